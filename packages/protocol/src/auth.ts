@@ -1,0 +1,147 @@
+/** Messages exchanged with the auth service over NATS, and the user/host shapes other services see. */
+import { z } from "zod";
+import { ApiId, HostId, SessionId, UserId } from "./ids.js";
+import { ErrorCatalogue, type ErrorCode } from "./errors.js";
+
+export const PERMISSIONS = ["can_use_ssh_terminal", "can_manage_hosts", "can_view_queues", "can_manage_users"] as const;
+export const Permission = z.enum(PERMISSIONS);
+export type Permission = z.infer<typeof Permission>;
+
+export const ROLES = ["admin", "user"] as const;
+export const Role = z.enum(ROLES);
+export type Role = z.infer<typeof Role>;
+
+/** Admins hold every permission; users hold what was granted to them. */
+export function effectivePermissions(role: Role, granted: readonly Permission[]): Permission[] {
+  return role === "admin" ? [...PERMISSIONS] : PERMISSIONS.filter((p) => granted.includes(p));
+}
+
+export const TICKET_PURPOSES = ["ssh-terminal", "bullboard", "agent-status"] as const;
+export const TicketPurpose = z.enum(TICKET_PURPOSES);
+export type TicketPurpose = z.infer<typeof TicketPurpose>;
+
+/** Who a verified credential belongs to. */
+export const Principal = z.object({
+  userId: UserId,
+  username: z.string(),
+  role: Role,
+  permissions: z.array(Permission),
+  sessionId: SessionId,
+  /** Epoch ms after which the credential must be re-validated. */
+  expiresAt: z.number().int(),
+});
+export type Principal = z.infer<typeof Principal>;
+
+export const SshTarget = z.object({
+  address: z.string().min(1).max(253),
+  port: z.number().int().min(1).max(65535),
+  username: z.string().min(1).max(64),
+});
+export type SshTarget = z.infer<typeof SshTarget>;
+
+export const PinnedHostKey = z.object({
+  /** e.g. ssh-ed25519 */
+  algorithm: z.string().min(1).max(64),
+  /** SHA256:<base64> as OpenSSH prints it */
+  fingerprint: z.string().min(1).max(128),
+  pinnedAt: z.number().int(),
+});
+export type PinnedHostKey = z.infer<typeof PinnedHostKey>;
+
+/** A host as other services see it (never the key hash). */
+export const HostRecord = z.object({
+  id: HostId,
+  name: z.string(),
+  apiId: ApiId,
+  ssh: SshTarget.nullable(),
+  hostKey: PinnedHostKey.nullable(),
+  createdAt: z.number().int(),
+  updatedAt: z.number().int(),
+});
+export type HostRecord = z.infer<typeof HostRecord>;
+
+const ErrorReply = z.object({
+  ok: z.literal(false),
+  code: z.string(),
+  error: z.string(),
+  retryAfter: z.number().optional(),
+});
+export type ErrorReply = z.infer<typeof ErrorReply>;
+
+export function errorReply(code: ErrorCode, error?: string, retryAfter?: number): ErrorReply {
+  return retryAfter === undefined
+    ? { ok: false, code, error: error ?? ErrorCatalogue[code].message }
+    : { ok: false, code, error: error ?? ErrorCatalogue[code].message, retryAfter };
+}
+
+const reply = <T extends z.ZodRawShape>(shape: T) =>
+  z.discriminatedUnion("ok", [z.object({ ok: z.literal(true), ...shape }).passthrough(), ErrorReply.passthrough()]);
+
+/** Source address of the client, for per-address rate limits and audit. */
+const SourceAddress = z.string().max(64).optional();
+
+/**
+ * Access tokens are scoped to an audience: "api" for the REST API and WebSocket upgrades, "bullboard" for the
+ * dashboard cookie (issued only in exchange for a bullboard ticket, so an API token cannot be replayed there).
+ */
+export const TOKEN_AUDIENCES = ["api", "bullboard"] as const;
+export const TokenAudience = z.enum(TOKEN_AUDIENCES);
+export type TokenAudience = z.infer<typeof TokenAudience>;
+
+export const VerifyAccessRequest = z.object({
+  token: z.string().min(1).max(8192),
+  audience: TokenAudience.default("api"),
+  sourceAddress: SourceAddress,
+});
+export const VerifyAccessReply = reply({ principal: Principal });
+
+export const ConsumeTicketRequest = z.object({
+  ticket: z.string().min(1).max(256),
+  purpose: TicketPurpose,
+  /** The target the ticket must have been issued for (host id for ssh-terminal, "*" for bullboard). */
+  target: z.string().min(1).max(128),
+  sourceAddress: SourceAddress,
+  /** Also issue a short-lived token for this audience (e.g. the bullboard cookie), bound to the same session. */
+  issueToken: z.object({ audience: TokenAudience }).optional(),
+});
+export const ConsumeTicketReply = reply({
+  principal: Principal,
+  token: z.string().optional(),
+  tokenExpiresAt: z.number().int().optional(),
+});
+
+export const VerifyAgentRequest = z.object({
+  apiId: z.string().min(1).max(256),
+  apiKey: z.string().min(1).max(1024),
+  sourceAddress: SourceAddress,
+});
+export const VerifyAgentReply = reply({ host: HostRecord });
+
+export const GetHostRequest = z.object({ hostId: HostId });
+export const GetHostReply = reply({ host: HostRecord });
+
+export const PinHostKeyRequest = z.object({
+  hostId: HostId,
+  algorithm: z.string().min(1).max(64),
+  fingerprint: z.string().min(1).max(128),
+});
+/** `pinned` says whether this call pinned it; `hostKey` is the key pinned now (ours or an earlier one). */
+export const PinHostKeyReply = reply({ pinned: z.boolean(), hostKey: PinnedHostKey });
+
+export const REVOCATION_REASONS = [
+  "logout",
+  "refresh_token_reused",
+  "session_revoked",
+  "user_disabled",
+  "user_deleted",
+  "user_changed",
+  "key_rotated",
+  "host_deleted",
+] as const;
+export const RevocationEvent = z.object({
+  kind: z.enum(["user", "session", "host"]),
+  id: z.string(),
+  reason: z.enum(REVOCATION_REASONS),
+  at: z.number().int(),
+});
+export type RevocationEvent = z.infer<typeof RevocationEvent>;

@@ -1,0 +1,46 @@
+/**
+ * WebSocket close codes used by every service, documented once (DESIGN.md §4). Application codes live in
+ * 4000-4999; each has a stable name and a sentence that docs/architecture.md repeats.
+ */
+export const CloseCode = {
+  NORMAL: 1000,
+  GOING_AWAY: 1001,
+  POLICY_VIOLATION: 1008,
+  MESSAGE_TOO_BIG: 1009,
+  INTERNAL_ERROR: 1011,
+  SERVICE_RESTART: 1012,
+  TRY_AGAIN_LATER: 1013,
+  REPLACED: 4000,
+  CREDENTIALS_REVOKED: 4001,
+  IDLE_TIMEOUT: 4002,
+  HEARTBEAT_TIMEOUT: 4003,
+  SESSION_LIMIT: 4004,
+  HOST_DELETED: 4005,
+  TARGET_UNAVAILABLE: 4006,
+} as const;
+
+export type CloseCodeName = keyof typeof CloseCode;
+export type CloseCodeValue = (typeof CloseCode)[CloseCodeName];
+
+export const CLOSE_CODE_DESCRIPTIONS: Record<CloseCodeName, string> = {
+  NORMAL: "The session ended normally (the peer asked to close, or the terminal exited).",
+  GOING_AWAY: "The service is shutting down or draining; reconnect, another replica will take the connection.",
+  POLICY_VIOLATION: "Authentication expired or was revoked, or the peer kept sending invalid messages.",
+  MESSAGE_TOO_BIG: "A frame exceeded the endpoint's maxPayload.",
+  INTERNAL_ERROR: "The service hit an unexpected error; the connection cannot continue.",
+  SERVICE_RESTART: "The replica is restarting; reconnect at once, another replica will take the connection.",
+  TRY_AGAIN_LATER: "The service is overloaded or a dependency is unavailable; reconnect after a backoff.",
+  REPLACED: "A newer connection with the same identity replaced this one.",
+  CREDENTIALS_REVOKED: "The credentials behind this connection (API key, user, session) were revoked or rotated.",
+  IDLE_TIMEOUT: "The session was idle longer than the configured idle timeout.",
+  HEARTBEAT_TIMEOUT: "The peer missed two consecutive heartbeats and was considered dead.",
+  SESSION_LIMIT: "The user already holds the maximum number of concurrent sessions.",
+  HOST_DELETED: "The host this connection belongs to was deleted.",
+  TARGET_UNAVAILABLE: "The terminal target (the host or its agent) became unreachable.",
+};
+
+/** WebSocket close reasons must fit in 123 bytes of UTF-8. */
+export function closeReason(text: string): string {
+  const bytes = Buffer.from(text, "utf8");
+  return bytes.length <= 123 ? text : bytes.subarray(0, 120).toString("utf8").replace(/\uFFFD$/, "") + "...";
+}

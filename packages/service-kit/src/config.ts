@@ -1,0 +1,73 @@
+import { z } from "zod";
+
+/** Thrown at start-up when the environment is invalid; the message names every bad variable. */
+export class ConfigError extends Error {
+  readonly variables: string[];
+  constructor(issues: { variable: string; problem: string }[]) {
+    super(
+      "Invalid configuration:\n" + issues.map((i) => `  ${i.variable}: ${i.problem}`).join("\n"),
+    );
+    this.name = "ConfigError";
+    this.variables = issues.map((i) => i.variable);
+  }
+}
+
+/**
+ * Parses environment variables with a zod object whose keys are the variable names. Empty strings count as unset,
+ * so `FOO=` falls back to the default instead of failing a type check.
+ */
+export function loadConfig<S extends z.ZodObject>(schema: S, env: NodeJS.ProcessEnv = process.env): z.infer<S> {
+  const input: Record<string, string> = {};
+  for (const key of Object.keys(schema.shape)) {
+    const value = env[key];
+    if (value !== undefined && value !== "") input[key] = value;
+  }
+  const result = schema.safeParse(input);
+  if (!result.success) {
+    throw new ConfigError(
+      result.error.issues.map((issue) => ({
+        variable: String(issue.path[0] ?? "(environment)"),
+        problem: issue.message,
+      })),
+    );
+  }
+  return result.data;
+}
+
+/** Reusable environment-variable parsers. */
+export const env = {
+  port: (fallback: number) => z.coerce.number().int().min(0).max(65535).default(fallback),
+  positiveInt: (fallback: number) => z.coerce.number().int().positive().default(fallback),
+  boolean: (fallback: boolean) =>
+    z
+      .enum(["true", "false", "1", "0", "yes", "no"], { message: "must be true or false" })
+      .transform((v) => v === "true" || v === "1" || v === "yes")
+      .default(fallback),
+  list: (fallback: string) =>
+    z
+      .string()
+      .default(fallback)
+      .transform((v) =>
+        v
+          .split(",")
+          .map((s) => s.trim())
+          .filter(Boolean),
+      ),
+  url: (fallback: string, protocols: string[]) =>
+    z
+      .string()
+      .default(fallback)
+      .refine((v) => v.split(",").every((u) => URL.canParse(u.trim()) && protocols.includes(new URL(u.trim()).protocol)), {
+        message: `must be a URL (or comma-separated URLs) with scheme ${protocols.join(" or ")}`,
+      }),
+  logLevel: () => z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+};
+
+/** Variables every service reads. Documented in the README's configuration table. */
+export const commonConfigShape = {
+  LOG_LEVEL: env.logLevel(),
+  HOST: z.string().default("0.0.0.0"),
+  NATS_URL: env.url("nats://127.0.0.1:4222", ["nats:", "tls:", "ws:", "wss:"]),
+  TRUSTED_PROXIES: env.list("127.0.0.1/32,::1/128"),
+  SHUTDOWN_TIMEOUT_MS: env.positiveInt(10_000),
+};

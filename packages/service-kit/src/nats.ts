@@ -1,0 +1,130 @@
+import { connect } from "@nats-io/transport-node";
+import type { Msg, NatsConnection, Subscription } from "@nats-io/transport-node";
+import type { z } from "zod";
+import { CodedError, errorReply } from "@patchmon-ws/protocol";
+import type { Logger } from "./logger.js";
+
+export type { NatsConnection };
+
+export interface NatsOptions {
+  servers: string;
+  name: string;
+  logger: Logger;
+}
+
+/** Connects to NATS, retrying the first connection and reconnecting forever; logs status changes. */
+export async function connectNats({ servers, name, logger }: NatsOptions): Promise<NatsConnection> {
+  const nc = await connect({
+    servers: servers.split(",").map((s) => s.trim()),
+    name,
+    maxReconnectAttempts: -1,
+    reconnectTimeWait: 1000,
+    waitOnFirstConnect: true,
+    timeout: 5000,
+  });
+  logger.info({ server: nc.getServer() }, "nats connected");
+  void (async () => {
+    for await (const status of nc.status()) {
+      if (status.type === "disconnect" || status.type === "reconnect" || status.type === "error") {
+        logger.warn({ nats: status.type, server: "server" in status ? status.server : undefined }, "nats status");
+      }
+    }
+  })();
+  return nc;
+}
+
+const encoder = new TextEncoder();
+
+export function encodeJson(value: unknown): Uint8Array {
+  return encoder.encode(JSON.stringify(value));
+}
+
+/**
+ * A JSON request/reply call. Transport failures (no responders, timeout, closed connection) become
+ * DEPENDENCY_UNAVAILABLE, so an outage never looks like bad credentials; a malformed reply becomes INTERNAL.
+ */
+export async function requestJson<S extends z.ZodType>(
+  nc: NatsConnection,
+  subject: string,
+  body: unknown,
+  replySchema: S,
+  timeoutMs = 2000,
+): Promise<z.infer<S>> {
+  let msg: Msg;
+  try {
+    msg = await nc.request(subject, encodeJson(body), { timeout: timeoutMs });
+  } catch (err) {
+    throw new CodedError("DEPENDENCY_UNAVAILABLE", `${subject.split(".")[0]} service unavailable`, {
+      retryAfter: 2,
+      cause: err,
+    });
+  }
+  let parsed: unknown;
+  try {
+    parsed = msg.json();
+  } catch (err) {
+    throw new CodedError("INTERNAL", `malformed reply on ${subject}`, { cause: err });
+  }
+  const result = replySchema.safeParse(parsed);
+  if (!result.success) throw new CodedError("INTERNAL", `unexpected reply on ${subject}`, { cause: result.error });
+  return result.data;
+}
+
+/** Turns `{ok:false,...}` replies into thrown CodedErrors and returns the successful reply. */
+export function unwrapReply<T extends { ok: boolean }>(reply: T): Extract<T, { ok: true }> {
+  if (!reply.ok) throw CodedError.fromBody(reply as { code?: unknown; error?: unknown; retryAfter?: unknown });
+  return reply as Extract<T, { ok: true }>;
+}
+
+export interface ResponderOptions<S extends z.ZodType> {
+  subject: string;
+  queue?: string;
+  request: S;
+  handler: (request: z.infer<S>, msg: Msg) => Promise<object> | object;
+  logger: Logger;
+}
+
+/**
+ * Serves JSON request/reply on a subject. Requests are handled concurrently; invalid requests get a
+ * VALIDATION_FAILED reply, CodedErrors their own code, anything else INTERNAL (logged, never echoed).
+ */
+export function serveJson<S extends z.ZodType>(nc: NatsConnection, options: ResponderOptions<S>): Subscription {
+  const { subject, queue, request, handler, logger } = options;
+  const respond = (msg: Msg, body: object) => {
+    if (msg.reply) msg.respond(encodeJson(body));
+  };
+  return nc.subscribe(subject, {
+    ...(queue ? { queue } : {}),
+    callback: (err, msg) => {
+      if (err) {
+        logger.error({ err, subject }, "nats subscription failed");
+        return;
+      }
+      let parsed: z.infer<S>;
+      try {
+        const result = request.safeParse(msg.json());
+        if (!result.success) {
+          respond(msg, errorReply("VALIDATION_FAILED", result.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ")));
+          return;
+        }
+        parsed = result.data;
+      } catch {
+        respond(msg, errorReply("BAD_REQUEST", "request is not JSON"));
+        return;
+      }
+      Promise.resolve()
+        .then(() => handler(parsed, msg))
+        .then(
+          (body) => respond(msg, body),
+          (error: unknown) => {
+            if (error instanceof CodedError) {
+              respond(msg, errorReply(error.code, error.message, error.retryAfter));
+            } else {
+              logger.error({ err: error, subject }, "request handler failed");
+              respond(msg, errorReply("INTERNAL"));
+            }
+          },
+        );
+    },
+  });
+}

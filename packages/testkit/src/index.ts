@@ -1,0 +1,5 @@
+export * from "./ports.js";
+export * from "./processes.js";
+export * from "./nats-server.js";
+export * from "./redis-server.js";
+export * from "./services.js";
