@@ -12,6 +12,13 @@ export interface NatsOptions {
   logger: Logger;
 }
 
+const connectedState = new WeakMap<NatsConnection, boolean>();
+
+/** Whether the connection is up right now (false while reconnecting); for /readyz. */
+export function natsConnected(nc: NatsConnection): boolean {
+  return !nc.isClosed() && !nc.isDraining() && (connectedState.get(nc) ?? true);
+}
+
 /** Connects to NATS, retrying the first connection and reconnecting forever; logs status changes. */
 export async function connectNats({ servers, name, logger }: NatsOptions): Promise<NatsConnection> {
   const nc = await connect({
@@ -23,8 +30,11 @@ export async function connectNats({ servers, name, logger }: NatsOptions): Promi
     timeout: 5000,
   });
   logger.info({ server: nc.getServer() }, "nats connected");
+  connectedState.set(nc, true);
   void (async () => {
     for await (const status of nc.status()) {
+      if (status.type === "disconnect") connectedState.set(nc, false);
+      if (status.type === "reconnect") connectedState.set(nc, true);
       if (status.type === "disconnect" || status.type === "reconnect" || status.type === "error") {
         logger.warn({ nats: status.type, server: "server" in status ? status.server : undefined }, "nats status");
       }

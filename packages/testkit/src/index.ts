@@ -3,3 +3,4 @@ export * from "./processes.js";
 export * from "./nats-server.js";
 export * from "./redis-server.js";
 export * from "./services.js";
+export * from "./auth-client.js";

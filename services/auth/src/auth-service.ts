@@ -1,0 +1,139 @@
+import {
+  CodedError,
+  type HostRecord,
+  type Permission,
+  type Principal,
+  type TicketPurpose,
+  type TokenAudience,
+} from "@patchmon-ws/protocol";
+import { FailureLimiter } from "@patchmon-ws/service-kit";
+import type { AuthConfig } from "./config.js";
+import { HostRegistry } from "./hosts.js";
+import { PasswordHasher } from "./passwords.js";
+import type { StoredUser } from "./records.js";
+import type { RevocationSink } from "./revocations.js";
+import { SessionManager, type SessionTokens } from "./sessions.js";
+import type { AuthStore } from "./store.js";
+import { TicketOffice } from "./tickets.js";
+import { TokenSigner } from "./token-signer.js";
+import { UserDirectory } from "./users.js";
+
+/** Which permission each ticket purpose needs at issue time (services check the principal again on use). */
+const TICKET_PERMISSION: Record<TicketPurpose, Permission | null> = {
+  "ssh-terminal": "can_use_ssh_terminal",
+  bullboard: "can_view_queues",
+  "agent-status": null,
+};
+
+/**
+ * The auth service's core, shared by its HTTP and NATS adapters: users, sessions, hosts, tickets and the
+ * per-source failure limits. No sockets here.
+ */
+export class AuthService {
+  readonly users: UserDirectory;
+  readonly sessions: SessionManager;
+  readonly hosts: HostRegistry;
+  readonly tickets: TicketOffice;
+  private readonly loginFailures: FailureLimiter;
+  private readonly agentFailures: FailureLimiter;
+
+  constructor(
+    readonly store: AuthStore,
+    revocations: RevocationSink,
+    config: Pick<
+      AuthConfig,
+      | "JWT_SECRET"
+      | "ACCESS_TOKEN_TTL_SECONDS"
+      | "REFRESH_TOKEN_TTL_SECONDS"
+      | "BULLBOARD_TOKEN_TTL_SECONDS"
+      | "TICKET_TTL_SECONDS"
+      | "PASSWORD_HASH_COST"
+      | "LOGIN_MAX_FAILURES"
+      | "LOGIN_FAILURE_WINDOW_SECONDS"
+      | "AGENT_AUTH_MAX_FAILURES"
+      | "AGENT_AUTH_FAILURE_WINDOW_SECONDS"
+    >,
+  ) {
+    this.sessions = new SessionManager(store, new TokenSigner(config.JWT_SECRET), revocations, {
+      accessTtlSeconds: config.ACCESS_TOKEN_TTL_SECONDS,
+      refreshTtlSeconds: config.REFRESH_TOKEN_TTL_SECONDS,
+      scopedTtlSeconds: { bullboard: config.BULLBOARD_TOKEN_TTL_SECONDS },
+    });
+    this.users = new UserDirectory(store, new PasswordHasher(config.PASSWORD_HASH_COST), this.sessions, revocations);
+    this.hosts = new HostRegistry(store, revocations);
+    this.tickets = new TicketOffice(store, this.sessions, config.TICKET_TTL_SECONDS);
+    this.loginFailures = new FailureLimiter({
+      maxFailures: config.LOGIN_MAX_FAILURES,
+      windowMs: config.LOGIN_FAILURE_WINDOW_SECONDS * 1000,
+    });
+    this.agentFailures = new FailureLimiter({
+      maxFailures: config.AGENT_AUTH_MAX_FAILURES,
+      windowMs: config.AGENT_AUTH_FAILURE_WINDOW_SECONDS * 1000,
+    });
+  }
+
+  async login(username: string, password: string, source: string): Promise<{ user: StoredUser; tokens: SessionTokens }> {
+    this.throwIfLimited(this.loginFailures, source);
+    const user = await this.users.authenticate(username, password);
+    if (!user) {
+      this.loginFailures.recordFailure(source);
+      throw new CodedError("INVALID_CREDENTIALS", "Wrong username or password.");
+    }
+    if (user.disabled) throw new CodedError("USER_DISABLED");
+    return { user, tokens: await this.sessions.start(user) };
+  }
+
+  verifyAccess(token: string, audience: TokenAudience): Promise<Principal> {
+    return this.sessions.verifyAccess(token, audience);
+  }
+
+  async issueTicket(principal: Principal, purpose: TicketPurpose, target: string): Promise<{ ticket: string; expiresIn: number }> {
+    const needed = TICKET_PERMISSION[purpose];
+    if (needed && !principal.permissions.includes(needed)) {
+      throw new CodedError("FORBIDDEN", `A ${purpose} ticket needs the ${needed} permission.`);
+    }
+    if (purpose === "ssh-terminal") await this.hosts.get(target);
+    else if (target !== "*") throw new CodedError("VALIDATION_FAILED", `A ${purpose} ticket's target must be "*".`);
+    return this.tickets.issue(principal, purpose, target);
+  }
+
+  async consumeTicket(
+    ticket: string,
+    purpose: TicketPurpose,
+    target: string,
+    source: string | undefined,
+    issueToken?: { audience: TokenAudience },
+  ): Promise<{ principal: Principal; token?: string; tokenExpiresAt?: number }> {
+    this.throwIfLimited(this.loginFailures, source);
+    let principal: Principal;
+    try {
+      principal = await this.tickets.consume(ticket, purpose, target);
+    } catch (err) {
+      if (err instanceof CodedError && err.code === "TICKET_INVALID" && source !== undefined) this.loginFailures.recordFailure(source);
+      throw err;
+    }
+    if (!issueToken || issueToken.audience === "api") return { principal };
+    const scoped = this.sessions.issueScoped(principal, issueToken.audience);
+    return { principal, token: scoped.token, tokenExpiresAt: scoped.expiresAt };
+  }
+
+  async verifyAgent(apiId: string, apiKey: string, source: string | undefined): Promise<HostRecord> {
+    this.throwIfLimited(this.agentFailures, source);
+    const host = await this.hosts.verifyAgentKey(apiId, apiKey);
+    if (!host) {
+      if (source !== undefined) this.agentFailures.recordFailure(source);
+      throw new CodedError("INVALID_CREDENTIALS");
+    }
+    return host;
+  }
+
+  /**
+   * Failure limits are per source address. A caller that cannot say where a request came from is not limited
+   * here; the calling service limits its own upgrades.
+   */
+  private throwIfLimited(limiter: FailureLimiter, source: string | undefined): void {
+    if (source === undefined) return;
+    const decision = limiter.check(source);
+    if (decision.limited) throw new CodedError("RATE_LIMITED", undefined, { retryAfter: decision.retryAfterSeconds });
+  }
+}

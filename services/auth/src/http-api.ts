@@ -1,0 +1,241 @@
+import { Router, type NextFunction, type Request, type Response } from "express";
+import { z } from "zod";
+import {
+  CodedError,
+  HostId,
+  Permission,
+  PERMISSIONS,
+  Role,
+  SshTarget,
+  TicketPurpose,
+  UserId,
+  type Principal,
+} from "@patchmon-ws/protocol";
+import type { ProxyTrust } from "@patchmon-ws/service-kit";
+import type { AuthService } from "./auth-service.js";
+import { USERNAME_PATTERN, userView } from "./records.js";
+
+const REFRESH_COOKIE = "refresh_token";
+const REFRESH_COOKIE_PATH = "/api/v1/auth";
+
+const Username = z.string().regex(USERNAME_PATTERN, "must be 1-64 characters of A-Z a-z 0-9 . _ @ + -");
+const Password = z.string().min(8, "must be at least 8 characters").max(1024);
+const HostName = z.string().trim().min(1).max(255);
+const SshTargetInput = z.object({
+  address: SshTarget.shape.address,
+  port: SshTarget.shape.port.default(22),
+  username: SshTarget.shape.username.default("root"),
+});
+
+const LoginBody = z.object({ username: z.string().min(1).max(64), password: z.string().min(1).max(1024) });
+const TicketBody = z.object({ purpose: TicketPurpose, target: z.string().min(1).max(128).default("*") });
+const NewUserBody = z.object({
+  username: Username,
+  password: Password,
+  role: Role.default("user"),
+  permissions: z.array(Permission).default([]),
+});
+const UserPatchBody = z
+  .object({ role: Role, permissions: z.array(Permission), disabled: z.boolean(), password: Password })
+  .partial()
+  .refine((p) => Object.keys(p).length > 0, "nothing to change");
+const NewHostBody = z.object({ name: HostName, ssh: SshTargetInput.nullable().default(null) });
+const HostPatchBody = z
+  .object({ name: HostName, ssh: SshTargetInput.nullable(), hostKey: z.null() })
+  .partial()
+  .refine((p) => Object.keys(p).length > 0, "nothing to change");
+
+function parse<S extends z.ZodType>(schema: S, value: unknown): z.infer<S> {
+  const result = schema.safeParse(value ?? {});
+  if (!result.success) {
+    throw new CodedError("VALIDATION_FAILED", undefined, {
+      details: result.error.issues.map((i) => ({ path: i.path.join("."), message: i.message })),
+    });
+  }
+  return result.data;
+}
+
+function principalOf(res: Response): Principal {
+  return res.locals.principal as Principal;
+}
+
+function readCookie(req: Request, name: string): string | undefined {
+  for (const part of (req.headers.cookie ?? "").split(";")) {
+    const [key, ...rest] = part.trim().split("=");
+    if (key === name) return decodeURIComponent(rest.join("="));
+  }
+  return undefined;
+}
+
+export interface HttpApiOptions {
+  service: AuthService;
+  trust: ProxyTrust;
+  publicUrl: string | undefined;
+}
+
+/** The auth service's REST API: /api/v1/auth/*, /api/v1/users, /api/v1/hosts. */
+export function createHttpApi({ service, trust, publicUrl }: HttpApiOptions): Router {
+  const router = Router();
+  const source = (req: Request) => trust.clientAddress(req);
+
+  const requireUser = async (req: Request, res: Response, next: NextFunction) => {
+    const header = req.headers.authorization;
+    const match = header?.match(/^Bearer\s+(\S+)$/i);
+    if (!match?.[1]) throw new CodedError("CREDENTIALS_MISSING", "An Authorization: Bearer <access token> header is required.");
+    res.locals.principal = await service.verifyAccess(match[1], "api");
+    next();
+  };
+  const requirePermission = (permission: (typeof PERMISSIONS)[number]) => (_req: Request, res: Response, next: NextFunction) => {
+    if (!principalOf(res).permissions.includes(permission)) throw new CodedError("FORBIDDEN", `This needs the ${permission} permission.`);
+    next();
+  };
+  const noStore = (_req: Request, res: Response, next: NextFunction) => {
+    res.setHeader("Cache-Control", "no-store");
+    next();
+  };
+
+  const setRefreshCookie = (req: Request, res: Response, token: string, expiresAt: number) => {
+    res.cookie(REFRESH_COOKIE, token, {
+      httpOnly: true,
+      secure: trust.isSecure(req),
+      sameSite: "strict",
+      path: REFRESH_COOKIE_PATH,
+      maxAge: Math.max(0, expiresAt - Date.now()),
+    });
+  };
+  const clearRefreshCookie = (req: Request, res: Response) =>
+    res.clearCookie(REFRESH_COOKIE, { httpOnly: true, secure: trust.isSecure(req), sameSite: "strict", path: REFRESH_COOKIE_PATH });
+
+  router.use(["/api/v1/auth", "/api/v1/users", "/api/v1/hosts"], noStore);
+
+  // --- sessions -------------------------------------------------------------------------------------------
+  router.post("/api/v1/auth/login", async (req, res) => {
+    const body = parse(LoginBody, req.body);
+    const { user, tokens } = await service.login(body.username, body.password, source(req));
+    setRefreshCookie(req, res, tokens.refreshToken, tokens.sessionExpiresAt);
+    res.json({
+      accessToken: tokens.accessToken,
+      tokenType: "Bearer",
+      expiresIn: Math.floor((tokens.accessExpiresAt - Date.now()) / 1000),
+      user: userView(user),
+    });
+  });
+
+  router.post("/api/v1/auth/refresh", async (req, res) => {
+    const fromBody = typeof req.body?.refreshToken === "string" ? (req.body.refreshToken as string) : undefined;
+    const token = readCookie(req, REFRESH_COOKIE) ?? fromBody;
+    if (!token) throw new CodedError("CREDENTIALS_MISSING", "No refresh token cookie.");
+    try {
+      const { user, tokens } = await service.sessions.refresh(token);
+      setRefreshCookie(req, res, tokens.refreshToken, tokens.sessionExpiresAt);
+      res.json({
+        accessToken: tokens.accessToken,
+        tokenType: "Bearer",
+        expiresIn: Math.floor((tokens.accessExpiresAt - Date.now()) / 1000),
+        user: userView(user),
+      });
+    } catch (err) {
+      clearRefreshCookie(req, res);
+      throw err;
+    }
+  });
+
+  router.post("/api/v1/auth/logout", requireUser, async (req, res) => {
+    await service.sessions.revoke(principalOf(res).sessionId, "logout");
+    clearRefreshCookie(req, res);
+    res.status(204).end();
+  });
+
+  router.get("/api/v1/auth/me", requireUser, async (_req, res) => {
+    const principal = principalOf(res);
+    res.json({ user: { ...userView(await service.users.get(principal.userId)), permissions: principal.permissions } });
+  });
+
+  router.post("/api/v1/auth/ticket", requireUser, async (req, res) => {
+    const body = parse(TicketBody, req.body);
+    res.json(await service.issueTicket(principalOf(res), body.purpose, body.target));
+  });
+
+  // --- users ------------------------------------------------------------------------------------------------
+  // Admins manage everyone. can_manage_users manages non-admin users and grants only permissions it holds itself.
+  const mayManage = (actor: Principal, target: { role: string } | undefined, change: { role?: string; permissions?: string[] }) => {
+    if (actor.role === "admin") return;
+    if (!actor.permissions.includes("can_manage_users")) throw new CodedError("FORBIDDEN", "This needs the can_manage_users permission.");
+    if (target?.role === "admin" || change.role === "admin") throw new CodedError("FORBIDDEN", "Only admins manage admins.");
+    if (change.permissions?.some((p) => !actor.permissions.includes(p as Principal["permissions"][number]))) {
+      throw new CodedError("FORBIDDEN", "You can only grant permissions you hold.");
+    }
+  };
+  const userIdParam = (req: Request) => parse(z.object({ id: UserId }), req.params).id;
+
+  router.get("/api/v1/users", requireUser, (_req, res) => {
+    mayManage(principalOf(res), undefined, {});
+    res.json({ users: service.users.list().map(userView) });
+  });
+  router.post("/api/v1/users", requireUser, async (req, res) => {
+    const body = parse(NewUserBody, req.body);
+    mayManage(principalOf(res), undefined, body);
+    res.status(201).json({ user: userView(await service.users.create(body)) });
+  });
+  router.get("/api/v1/users/:id", requireUser, async (req, res) => {
+    const principal = principalOf(res);
+    const id = userIdParam(req);
+    const user = await service.users.get(id);
+    if (id !== principal.userId) mayManage(principal, user, {});
+    res.json({ user: userView(user) });
+  });
+  router.patch("/api/v1/users/:id", requireUser, async (req, res) => {
+    const id = userIdParam(req);
+    const body = parse(UserPatchBody, req.body);
+    mayManage(principalOf(res), await service.users.get(id), body);
+    res.json({ user: userView(await service.users.update(id, body)) });
+  });
+  router.delete("/api/v1/users/:id", requireUser, async (req, res) => {
+    const id = userIdParam(req);
+    mayManage(principalOf(res), await service.users.get(id), {});
+    await service.users.delete(id);
+    res.status(204).end();
+  });
+
+  // --- hosts ------------------------------------------------------------------------------------------------
+  const hostIdParam = (req: Request) => {
+    const result = HostId.safeParse(req.params.id);
+    if (!result.success) throw new CodedError("HOST_NOT_FOUND");
+    return result.data;
+  };
+  const agentConfig = (req: Request, apiId: string, apiKey: string) => {
+    const serverUrl = (publicUrl ?? trust.publicOrigin(req) ?? "https://patchmon.example.com").replace(/\/+$/, "");
+    return {
+      serverUrl,
+      apiVersion: "v1",
+      configYaml: `patchmon_server: "${serverUrl}"\napi_version: "v1"\n`,
+      credentialsYaml: `api_id: "${apiId}"\napi_key: "${apiKey}"\n`,
+    };
+  };
+
+  router.get("/api/v1/hosts", requireUser, (_req, res) => {
+    res.json({ hosts: service.hosts.list() });
+  });
+  router.post("/api/v1/hosts", requireUser, requirePermission("can_manage_hosts"), async (req, res) => {
+    const body = parse(NewHostBody, req.body);
+    const { host, apiKey } = await service.hosts.create(body);
+    res.status(201).json({ host, apiKey, agentConfig: agentConfig(req, host.apiId, apiKey) });
+  });
+  router.get("/api/v1/hosts/:id", requireUser, async (req, res) => {
+    res.json({ host: await service.hosts.get(hostIdParam(req)) });
+  });
+  router.patch("/api/v1/hosts/:id", requireUser, requirePermission("can_manage_hosts"), async (req, res) => {
+    const id = hostIdParam(req);
+    res.json({ host: await service.hosts.update(id, parse(HostPatchBody, req.body)) });
+  });
+  router.post("/api/v1/hosts/:id/rotate-key", requireUser, requirePermission("can_manage_hosts"), async (req, res) => {
+    const { host, apiKey } = await service.hosts.rotateKey(hostIdParam(req));
+    res.json({ host, apiKey, agentConfig: agentConfig(req, host.apiId, apiKey) });
+  });
+  router.delete("/api/v1/hosts/:id", requireUser, requirePermission("can_manage_hosts"), async (req, res) => {
+    await service.hosts.delete(hostIdParam(req));
+    res.status(204).end();
+  });
+
+  return router;
+}

@@ -1,0 +1,62 @@
+import { ConfigError, connectNats, createLogger, natsConnected, ServiceRuntime } from "@patchmon-ws/service-kit";
+import { AuthService } from "./auth-service.js";
+import { loadAuthConfig } from "./config.js";
+import { createHttpApi } from "./http-api.js";
+import { serveNatsApi } from "./nats-api.js";
+import { NatsRevocationSink } from "./revocations.js";
+import { AuthStore } from "./store.js";
+
+const SESSION_PRUNE_INTERVAL_MS = 10 * 60 * 1000;
+
+async function main(): Promise<void> {
+  const config = loadAuthConfig();
+  const logger = createLogger("auth", config.LOG_LEVEL);
+  const runtime = new ServiceRuntime({
+    name: "auth",
+    logger,
+    host: config.HOST,
+    port: config.PORT,
+    trustedProxies: config.TRUSTED_PROXIES,
+    shutdownTimeoutMs: config.SHUTDOWN_TIMEOUT_MS,
+  });
+
+  const nc = await connectNats({ servers: config.NATS_URL, name: "auth", logger });
+  const store = await AuthStore.open(nc, { replicas: config.KV_REPLICAS, sessionTtlMs: config.REFRESH_TOKEN_TTL_SECONDS * 1000 }, logger);
+  const service = new AuthService(store, new NatsRevocationSink(nc), config);
+
+  const bootstrap = await service.users.bootstrapAdmin(config.ADMIN_USERNAME, config.ADMIN_PASSWORD);
+  if (bootstrap.created) logger.info({ username: config.ADMIN_USERNAME }, "first admin created");
+  if (bootstrap.generatedPassword) {
+    // Printed once, outside the structured log, so it never lands in log storage by accident of a log shipper.
+    process.stderr.write(
+      `\nFirst admin created: username "${config.ADMIN_USERNAME}", password "${bootstrap.generatedPassword}"\n` +
+        "This password is shown only now. Change it after signing in.\n\n",
+    );
+  }
+
+  runtime.app.use(createHttpApi({ service, trust: runtime.trust, publicUrl: config.PUBLIC_URL }));
+  const subscriptions = serveNatsApi(nc, service, logger);
+  runtime.addReadinessCheck("nats", () => natsConnected(nc));
+
+  const prune = setInterval(() => service.sessions.pruneExpired(), SESSION_PRUNE_INTERVAL_MS);
+  prune.unref();
+  runtime.onDrain(async () => {
+    clearInterval(prune);
+    // Stop taking NATS requests first; other replicas' queue-group members take over.
+    for (const sub of subscriptions) sub.unsubscribe();
+    store.close();
+    await nc.drain();
+  });
+
+  await runtime.listen();
+  runtime.installSignalHandlers();
+}
+
+main().catch((err: unknown) => {
+  if (err instanceof ConfigError) {
+    process.stderr.write(`auth: ${err.message}\n`);
+    process.exit(78);
+  }
+  process.stderr.write(`auth: failed to start: ${err instanceof Error ? err.stack : String(err)}\n`);
+  process.exit(1);
+});

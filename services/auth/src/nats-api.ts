@@ -1,0 +1,63 @@
+import type { NatsConnection, Subscription } from "@nats-io/transport-node";
+import {
+  AUTH_QUEUE_GROUP,
+  AuthSubjects,
+  ConsumeTicketRequest,
+  GetHostRequest,
+  PinHostKeyRequest,
+  VerifyAccessRequest,
+  VerifyAgentRequest,
+} from "@patchmon-ws/protocol";
+import { serveJson, type Logger } from "@patchmon-ws/service-kit";
+import type { AuthService } from "./auth-service.js";
+
+/**
+ * The verification service other services call over NATS. A queue group spreads requests over auth replicas.
+ * Every reply is `{ok:true, ...}` or `{ok:false, code, error, retryAfter?}`.
+ */
+export function serveNatsApi(nc: NatsConnection, service: AuthService, logger: Logger): Subscription[] {
+  const queue = AUTH_QUEUE_GROUP;
+  return [
+    serveJson(nc, {
+      subject: AuthSubjects.verifyAccess,
+      queue,
+      request: VerifyAccessRequest,
+      logger,
+      handler: async (req) => ({ ok: true, principal: await service.verifyAccess(req.token, req.audience) }),
+    }),
+    serveJson(nc, {
+      subject: AuthSubjects.consumeTicket,
+      queue,
+      request: ConsumeTicketRequest,
+      logger,
+      handler: async (req) => ({
+        ok: true,
+        ...(await service.consumeTicket(req.ticket, req.purpose, req.target, req.sourceAddress, req.issueToken)),
+      }),
+    }),
+    serveJson(nc, {
+      subject: AuthSubjects.verifyAgent,
+      queue,
+      request: VerifyAgentRequest,
+      logger,
+      handler: async (req) => ({ ok: true, host: await service.verifyAgent(req.apiId, req.apiKey, req.sourceAddress) }),
+    }),
+    serveJson(nc, {
+      subject: AuthSubjects.getHost,
+      queue,
+      request: GetHostRequest,
+      logger,
+      handler: async (req) => ({ ok: true, host: await service.hosts.get(req.hostId) }),
+    }),
+    serveJson(nc, {
+      subject: AuthSubjects.pinHostKey,
+      queue,
+      request: PinHostKeyRequest,
+      logger,
+      handler: async (req) => ({
+        ok: true,
+        ...(await service.hosts.pinHostKey(req.hostId, { algorithm: req.algorithm, fingerprint: req.fingerprint })),
+      }),
+    }),
+  ];
+}

@@ -1,0 +1,75 @@
+/** What the auth service stores in its KV buckets. Views sent to clients never include hashes. */
+import { z } from "zod";
+import { HostId, Permission, PinnedHostKey, Role, SessionId, SshTarget, TicketPurpose, UserId, type HostRecord } from "@patchmon-ws/protocol";
+
+export const USERNAME_PATTERN = /^[A-Za-z0-9._@+-]{1,64}$/;
+
+export const StoredUser = z.object({
+  id: UserId,
+  username: z.string(),
+  passwordHash: z.string(),
+  role: Role,
+  permissions: z.array(Permission),
+  disabled: z.boolean(),
+  createdAt: z.number().int(),
+  updatedAt: z.number().int(),
+});
+export type StoredUser = z.infer<typeof StoredUser>;
+
+export const StoredHost = z.object({
+  id: HostId,
+  name: z.string(),
+  apiId: z.string(),
+  apiKeyHash: z.string(),
+  ssh: SshTarget.nullable(),
+  hostKey: PinnedHostKey.nullable(),
+  createdAt: z.number().int(),
+  updatedAt: z.number().int(),
+});
+export type StoredHost = z.infer<typeof StoredHost>;
+
+/** A login session; the refresh token family. Revoked sessions are kept until they expire, for reuse detection. */
+export const StoredSession = z.object({
+  id: SessionId,
+  userId: UserId,
+  createdAt: z.number().int(),
+  expiresAt: z.number().int(),
+  refreshHash: z.string(),
+  /** Hashes of refresh tokens already rotated away; presenting one means the family leaked. */
+  previousRefreshHashes: z.array(z.string()),
+  revokedAt: z.number().int().nullable(),
+  revokeReason: z.string().nullable(),
+});
+export type StoredSession = z.infer<typeof StoredSession>;
+
+export const StoredTicket = z.object({
+  userId: UserId,
+  sessionId: SessionId,
+  purpose: TicketPurpose,
+  target: z.string(),
+  expiresAt: z.number().int(),
+});
+export type StoredTicket = z.infer<typeof StoredTicket>;
+
+export const StoredPointer = z.object({ id: z.string() });
+export type StoredPointer = z.infer<typeof StoredPointer>;
+
+export interface UserView {
+  id: string;
+  username: string;
+  role: StoredUser["role"];
+  permissions: StoredUser["permissions"];
+  disabled: boolean;
+  createdAt: number;
+  updatedAt: number;
+}
+
+export function userView(user: StoredUser): UserView {
+  const { passwordHash: _hash, ...view } = user;
+  return view;
+}
+
+export function hostView(host: StoredHost): HostRecord {
+  const { apiKeyHash: _hash, ...view } = host;
+  return view;
+}

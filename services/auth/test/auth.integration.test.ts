@@ -1,0 +1,348 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { connect, type NatsConnection } from "@nats-io/transport-node";
+import {
+  AuthSubjects,
+  ConsumeTicketReply,
+  GetHostReply,
+  PinHostKeyReply,
+  RevocationEvent,
+  VerifyAccessReply,
+  VerifyAgentReply,
+} from "@patchmon-ws/protocol";
+import { requestJson } from "@patchmon-ws/service-kit";
+import { AuthHttpClient, HttpError, startAuth, startNatsServer, type RunningAuth, type TestNatsServer } from "@patchmon-ws/testkit";
+
+let nats: TestNatsServer;
+let auth: RunningAuth;
+let nc: NatsConnection;
+let api: AuthHttpClient;
+let adminToken: string;
+
+/** Requests appear to come from this client address (the test runner is a trusted proxy on loopback). */
+async function raw(method: string, path: string, init: { token?: string; body?: unknown; cookie?: string; from?: string; rawBody?: string } = {}) {
+  const headers: Record<string, string> = {};
+  if (init.token) headers.authorization = `Bearer ${init.token}`;
+  if (init.cookie) headers.cookie = init.cookie;
+  if (init.from) headers["x-forwarded-for"] = init.from;
+  if (init.body !== undefined || init.rawBody !== undefined) headers["content-type"] = "application/json";
+  const res = await fetch(api.baseUrl + path, {
+    method,
+    headers,
+    ...(init.rawBody !== undefined ? { body: init.rawBody } : init.body !== undefined ? { body: JSON.stringify(init.body) } : {}),
+  });
+  const text = await res.text();
+  return { status: res.status, body: text ? JSON.parse(text) : undefined, headers: res.headers };
+}
+
+async function expectHttpError(promise: Promise<unknown>, status: number, code: string): Promise<void> {
+  const err = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(err).toBeInstanceOf(HttpError);
+  expect((err as HttpError).status).toBe(status);
+  expect((err as HttpError).body).toMatchObject({ code, error: expect.any(String) });
+}
+
+function collectRevocations(): { events: RevocationEvent[]; waitFor(match: Partial<RevocationEvent>): Promise<RevocationEvent> } {
+  const events: RevocationEvent[] = [];
+  nc.subscribe(AuthSubjects.revokedAll, { callback: (_e, msg) => events.push(RevocationEvent.parse(msg.json())) });
+  return {
+    events,
+    async waitFor(match) {
+      for (let i = 0; i < 100; i++) {
+        const found = events.find((e) => Object.entries(match).every(([k, v]) => e[k as keyof RevocationEvent] === v));
+        if (found) return found;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      throw new Error(`no revocation event ${JSON.stringify(match)} among ${JSON.stringify(events)}`);
+    },
+  };
+}
+
+const verifyAccess = (token: string, audience: "api" | "bullboard" = "api") =>
+  requestJson(nc, AuthSubjects.verifyAccess, { token, audience }, VerifyAccessReply);
+const verifyAgent = (apiId: string, apiKey: string, sourceAddress = "192.0.2.10") =>
+  requestJson(nc, AuthSubjects.verifyAgent, { apiId, apiKey, sourceAddress }, VerifyAgentReply);
+const consumeTicket = (ticket: string, purpose: string, target: string, extra: object = {}) =>
+  requestJson(nc, AuthSubjects.consumeTicket, { ticket, purpose, target, sourceAddress: "192.0.2.20", ...extra }, ConsumeTicketReply);
+
+beforeAll(async () => {
+  nats = await startNatsServer();
+  auth = await startAuth(nats.url, { LOGIN_MAX_FAILURES: "3", AGENT_AUTH_MAX_FAILURES: "3" });
+  api = auth.client;
+  adminToken = await auth.adminToken();
+  nc = await connect({ servers: nats.url });
+});
+
+afterAll(async () => {
+  await nc?.close();
+  await auth?.service.stop();
+  await nats?.dispose();
+});
+
+describe("login", () => {
+  it("returns an access token, the user, and an HttpOnly SameSite=Strict refresh cookie", async () => {
+    const res = await raw("POST", "/api/v1/auth/login", { body: { username: auth.adminUsername, password: auth.adminPassword } });
+    expect(res.status).toBe(200);
+    expect(res.body).toMatchObject({ tokenType: "Bearer", user: { username: auth.adminUsername, role: "admin", disabled: false } });
+    expect(res.body.user.passwordHash).toBeUndefined();
+    expect(res.body.expiresIn).toBeGreaterThan(0);
+    const cookie = res.headers.getSetCookie().find((c) => c.startsWith("refresh_token="))!;
+    expect(cookie).toMatch(/HttpOnly/i);
+    expect(cookie).toMatch(/SameSite=Strict/i);
+    expect(cookie).toMatch(/Path=\/api\/v1\/auth/);
+    expect(cookie).not.toMatch(/Secure/); // plain http from a client that did not come over https
+    expect(res.headers.get("cache-control")).toBe("no-store");
+    const verified = await verifyAccess(res.body.accessToken);
+    expect(verified).toMatchObject({ ok: true, principal: { username: auth.adminUsername, role: "admin" } });
+  });
+
+  it("marks the refresh cookie Secure when a trusted proxy says the client used https", async () => {
+    const res = await fetch(api.baseUrl + "/api/v1/auth/login", {
+      method: "POST",
+      headers: { "content-type": "application/json", "x-forwarded-proto": "HTTPS" },
+      body: JSON.stringify({ username: auth.adminUsername, password: auth.adminPassword }),
+    });
+    expect(res.headers.getSetCookie().find((c) => c.startsWith("refresh_token="))).toMatch(/Secure/);
+  });
+
+  it("answers a wrong password with 401 and the same error as an unknown user", async () => {
+    const wrong = await raw("POST", "/api/v1/auth/login", { body: { username: auth.adminUsername, password: "nope-nope" }, from: "198.51.100.1" });
+    const unknown = await raw("POST", "/api/v1/auth/login", { body: { username: "ghost", password: "nope-nope" }, from: "198.51.100.1" });
+    expect(wrong.status).toBe(401);
+    expect(wrong.body).toEqual({ code: "INVALID_CREDENTIALS", error: "Wrong username or password." });
+    expect(unknown.status).toBe(401);
+    expect(unknown.body).toEqual(wrong.body);
+  });
+
+  it("rate-limits failed logins per source address with 429 and Retry-After, without touching other sources", async () => {
+    const from = "198.51.100.2";
+    for (let i = 0; i < 3; i++) {
+      expect((await raw("POST", "/api/v1/auth/login", { body: { username: "admin", password: "wrong-password" }, from })).status).toBe(401);
+    }
+    const limited = await raw("POST", "/api/v1/auth/login", { body: { username: auth.adminUsername, password: auth.adminPassword }, from });
+    expect(limited.status).toBe(429);
+    expect(limited.body.code).toBe("RATE_LIMITED");
+    expect(Number(limited.headers.get("retry-after"))).toBeGreaterThan(0);
+    const elsewhere = await raw("POST", "/api/v1/auth/login", { body: { username: auth.adminUsername, password: auth.adminPassword }, from: "198.51.100.3" });
+    expect(elsewhere.status).toBe(200);
+  });
+
+  it("rejects malformed bodies with 400", async () => {
+    expect(await raw("POST", "/api/v1/auth/login", { body: { username: "admin" } })).toMatchObject({ status: 400, body: { code: "VALIDATION_FAILED" } });
+    expect(await raw("POST", "/api/v1/auth/login", { rawBody: "{not json" })).toMatchObject({ status: 400, body: { code: "BAD_REQUEST" } });
+  });
+
+  it("answers unknown paths with 404 JSON and missing or bad tokens with 401", async () => {
+    expect(await raw("GET", "/api/v1/auth/nothing")).toMatchObject({ status: 404, body: { code: "NOT_FOUND" } });
+    expect(await raw("GET", "/api/v1/auth/me")).toMatchObject({ status: 401, body: { code: "CREDENTIALS_MISSING" } });
+    expect(await raw("GET", "/api/v1/auth/me", { token: "garbage" })).toMatchObject({ status: 401, body: { code: "TOKEN_INVALID" } });
+    const forged = adminToken.slice(0, -4) + (adminToken.endsWith("AAAA") ? "BBBB" : "AAAA");
+    expect(await raw("GET", "/api/v1/auth/me", { token: forged })).toMatchObject({ status: 401, body: { code: "TOKEN_INVALID" } });
+  });
+});
+
+describe("refresh tokens", () => {
+  it("rotate on every refresh, and reuse of an old one revokes the whole family", async () => {
+    const revocations = collectRevocations();
+    const first = await api.login(auth.adminUsername, auth.adminPassword);
+    const refreshed = await raw("POST", "/api/v1/auth/refresh", { cookie: first.refreshCookie });
+    expect(refreshed.status).toBe(200);
+    const second = refreshed.headers.getSetCookie().find((c) => c.startsWith("refresh_token="))!.split(";")[0]!;
+    expect(second).not.toBe(first.refreshCookie);
+    expect((await verifyAccess(refreshed.body.accessToken)).ok).toBe(true);
+
+    const reused = await raw("POST", "/api/v1/auth/refresh", { cookie: first.refreshCookie });
+    expect(reused.status).toBe(401);
+    expect(reused.body.code).toBe("REFRESH_TOKEN_REUSED");
+    // The family is gone: the newest refresh token and every access token of the session stop working.
+    expect((await raw("POST", "/api/v1/auth/refresh", { cookie: second })).body.code).toBe("SESSION_REVOKED");
+    expect(await verifyAccess(refreshed.body.accessToken)).toMatchObject({ ok: false, code: "SESSION_REVOKED" });
+    expect(await verifyAccess(first.accessToken)).toMatchObject({ ok: false, code: "SESSION_REVOKED" });
+    await revocations.waitFor({ kind: "session", reason: "refresh_token_reused" });
+  });
+
+  it("rejects a missing or unknown refresh token", async () => {
+    expect(await raw("POST", "/api/v1/auth/refresh")).toMatchObject({ status: 401, body: { code: "CREDENTIALS_MISSING" } });
+    expect(await raw("POST", "/api/v1/auth/refresh", { cookie: "refresh_token=abc.def" })).toMatchObject({ status: 401, body: { code: "INVALID_CREDENTIALS" } });
+    expect(await raw("POST", "/api/v1/auth/refresh", { cookie: "refresh_token=no-dot" })).toMatchObject({ status: 401, body: { code: "INVALID_CREDENTIALS" } });
+  });
+});
+
+describe("logout", () => {
+  it("revokes the session: its tokens stop working and an event goes out", async () => {
+    const revocations = collectRevocations();
+    const login = await api.login(auth.adminUsername, auth.adminPassword);
+    const me = await raw("GET", "/api/v1/auth/me", { token: login.accessToken });
+    expect(me.body.user.username).toBe(auth.adminUsername);
+    const principal = await verifyAccess(login.accessToken);
+    if (!principal.ok) throw new Error("token should verify");
+    expect((await raw("POST", "/api/v1/auth/logout", { token: login.accessToken })).status).toBe(204);
+    expect(await raw("GET", "/api/v1/auth/me", { token: login.accessToken })).toMatchObject({ status: 401, body: { code: "SESSION_REVOKED" } });
+    expect((await raw("POST", "/api/v1/auth/refresh", { cookie: login.refreshCookie })).status).toBe(401);
+    await revocations.waitFor({ kind: "session", id: principal.principal.sessionId, reason: "logout" });
+  });
+});
+
+describe("users and permissions", () => {
+  it("lets admins create users with unique (case-insensitive) usernames and enforces permissions", async () => {
+    const user = await api.createUser(adminToken, { username: "Operator1", password: "operator-pass", role: "user", permissions: ["can_view_queues"] });
+    expect(user).toMatchObject({ username: "Operator1", role: "user", permissions: ["can_view_queues"], disabled: false });
+    await expectHttpError(api.createUser(adminToken, { username: "operator1", password: "operator-pass" }), 409, "USERNAME_TAKEN");
+
+    const operator = await api.login("Operator1", "operator-pass");
+    const principal = await verifyAccess(operator.accessToken);
+    expect(principal).toMatchObject({ ok: true, principal: { role: "user", permissions: ["can_view_queues"] } });
+    await expectHttpError(api.createHost(operator.accessToken, { name: "nope" }), 403, "FORBIDDEN");
+    await expectHttpError(api.request("GET", "/api/v1/users", { token: operator.accessToken }), 403, "FORBIDDEN");
+    await expectHttpError(api.ticket(operator.accessToken, "ssh-terminal", "whatever"), 403, "FORBIDDEN");
+    expect(await api.ticket(operator.accessToken, "bullboard")).toEqual(expect.any(String));
+  });
+
+  it("disabling a user revokes its sessions at once and announces it", async () => {
+    const revocations = collectRevocations();
+    const user = await api.createUser(adminToken, { username: "leaver", password: "leaver-pass" });
+    const login = await api.login("leaver", "leaver-pass");
+    await api.updateUser(adminToken, user.id, { disabled: true });
+    expect(await verifyAccess(login.accessToken)).toMatchObject({ ok: false });
+    await expectHttpError(api.login("leaver", "leaver-pass"), 403, "USER_DISABLED");
+    await revocations.waitFor({ kind: "user", id: user.id, reason: "user_disabled" });
+    await revocations.waitFor({ kind: "session", reason: "user_disabled" });
+  });
+
+  it("refuses to demote, disable or delete the last admin", async () => {
+    const me = await raw("GET", "/api/v1/auth/me", { token: adminToken });
+    await expectHttpError(api.updateUser(adminToken, me.body.user.id, { role: "user" }), 409, "LAST_ADMIN");
+    await expectHttpError(api.request("DELETE", `/api/v1/users/${me.body.user.id}`, { token: adminToken }), 409, "LAST_ADMIN");
+  });
+
+  it("lets can_manage_users manage plain users but not admins, nor grant what it lacks", async () => {
+    await api.createUser(adminToken, { username: "usermgr", password: "usermgr-pass", permissions: ["can_manage_users"] });
+    const mgr = (await api.login("usermgr", "usermgr-pass")).accessToken;
+    const created = await api.createUser(mgr, { username: "newbie", password: "newbie-pass" });
+    expect(created.role).toBe("user");
+    await expectHttpError(api.createUser(mgr, { username: "boss", password: "boss-pass-1", role: "admin" }), 403, "FORBIDDEN");
+    await expectHttpError(api.updateUser(mgr, created.id, { permissions: ["can_manage_hosts"] }), 403, "FORBIDDEN");
+  });
+});
+
+describe("hosts and agent keys", () => {
+  it("creates a host with a high-entropy key shown once, and a ready-to-paste agent config", async () => {
+    const created = await api.createHost(adminToken, { name: "web-01", ssh: { address: "10.0.0.5" } });
+    expect(created.apiKey).toMatch(/^[0-9a-f]{64}$/);
+    expect(created.host).toMatchObject({ name: "web-01", ssh: { address: "10.0.0.5", port: 22, username: "root" }, hostKey: null });
+    expect(created.host.apiId).toMatch(/^patchmon_[0-9a-f]{32}$/);
+    expect(JSON.stringify(created.host)).not.toContain(created.apiKey);
+    expect(created.agentConfig.credentialsYaml).toContain(`api_key: "${created.apiKey}"`);
+    expect(created.agentConfig.configYaml).toMatch(/patchmon_server: "http:\/\/127\.0\.0\.1:\d+"/);
+
+    const listed = await api.request<{ hosts: { id: string }[] }>("GET", "/api/v1/hosts", { token: adminToken });
+    expect(listed.body.hosts.map((h) => h.id)).toContain(created.host.id);
+    expect(JSON.stringify(listed.body)).not.toMatch(/apiKeyHash|[0-9a-f]{64}/);
+
+    const renamed = await api.request<{ host: { name: string } }>("PATCH", `/api/v1/hosts/${created.host.id}`, { token: adminToken, body: { name: "web-01a" } });
+    expect(renamed.body.host.name).toBe("web-01a");
+    await expectHttpError(api.request("PATCH", `/api/v1/hosts/${created.host.id}`, { token: adminToken, body: { ssh: { port: 99999 } } }), 400, "VALIDATION_FAILED");
+    await expectHttpError(api.request("GET", "/api/v1/hosts/no.such.host", { token: adminToken }), 404, "HOST_NOT_FOUND");
+  });
+
+  it("verifies agent keys over NATS: good key, wrong key, unknown id", async () => {
+    const { host, apiKey } = await api.createHost(adminToken, { name: "db-01" });
+    expect(await verifyAgent(host.apiId, apiKey)).toMatchObject({ ok: true, host: { id: host.id, apiId: host.apiId, name: "db-01" } });
+    expect(await verifyAgent(host.apiId, "0".repeat(64), "192.0.2.11")).toMatchObject({ ok: false, code: "INVALID_CREDENTIALS" });
+    expect(await verifyAgent("patchmon_unknown", apiKey, "192.0.2.11")).toMatchObject({ ok: false, code: "INVALID_CREDENTIALS" });
+    expect(await verifyAgent("bad id with spaces", apiKey, "192.0.2.12")).toMatchObject({ ok: false, code: "INVALID_CREDENTIALS" });
+    expect(await verifyAgent(host.apiId, apiKey)).toMatchObject({ ok: true });
+  });
+
+  it("rate-limits failed agent verifications per source address", async () => {
+    const { host, apiKey } = await api.createHost(adminToken, { name: "limited" });
+    for (let i = 0; i < 3; i++) await verifyAgent(host.apiId, "wrong", "192.0.2.99");
+    const limited = await verifyAgent(host.apiId, apiKey, "192.0.2.99");
+    expect(limited).toMatchObject({ ok: false, code: "RATE_LIMITED" });
+    expect(limited.ok ? 0 : limited.retryAfter).toBeGreaterThan(0);
+    expect(await verifyAgent(host.apiId, apiKey, "192.0.2.98")).toMatchObject({ ok: true });
+  });
+
+  it("rotating the key invalidates the old one at once and announces it", async () => {
+    const revocations = collectRevocations();
+    const { host, apiKey } = await api.createHost(adminToken, { name: "rotating" });
+    const rotated = await api.rotateHostKey(adminToken, host.id);
+    expect(rotated.apiKey).not.toBe(apiKey);
+    expect(await verifyAgent(host.apiId, apiKey, "192.0.2.30")).toMatchObject({ ok: false, code: "INVALID_CREDENTIALS" });
+    expect(await verifyAgent(host.apiId, rotated.apiKey)).toMatchObject({ ok: true });
+    await revocations.waitFor({ kind: "host", id: host.id, reason: "key_rotated" });
+  });
+
+  it("deleting a host makes its key fail and announces it", async () => {
+    const revocations = collectRevocations();
+    const { host, apiKey } = await api.createHost(adminToken, { name: "doomed" });
+    await api.deleteHost(adminToken, host.id);
+    expect(await verifyAgent(host.apiId, apiKey, "192.0.2.31")).toMatchObject({ ok: false, code: "INVALID_CREDENTIALS" });
+    await expectHttpError(api.request("GET", `/api/v1/hosts/${host.id}`, { token: adminToken }), 404, "HOST_NOT_FOUND");
+    await revocations.waitFor({ kind: "host", id: host.id, reason: "host_deleted" });
+  });
+
+  it("serves host records and pins an SSH host key on first use only", async () => {
+    const { host } = await api.createHost(adminToken, { name: "pinned", ssh: { address: "127.0.0.1", port: 2222, username: "ops" } });
+    expect(await requestJson(nc, AuthSubjects.getHost, { hostId: host.id }, GetHostReply)).toMatchObject({ ok: true, host: { ssh: { port: 2222 } } });
+    const first = await requestJson(nc, AuthSubjects.pinHostKey, { hostId: host.id, algorithm: "ssh-ed25519", fingerprint: "SHA256:first" }, PinHostKeyReply);
+    expect(first).toMatchObject({ ok: true, pinned: true, hostKey: { fingerprint: "SHA256:first" } });
+    const second = await requestJson(nc, AuthSubjects.pinHostKey, { hostId: host.id, algorithm: "ssh-ed25519", fingerprint: "SHA256:other" }, PinHostKeyReply);
+    expect(second).toMatchObject({ ok: true, pinned: false, hostKey: { fingerprint: "SHA256:first" } });
+    await api.request("PATCH", `/api/v1/hosts/${host.id}`, { token: adminToken, body: { hostKey: null } });
+    const again = await requestJson(nc, AuthSubjects.pinHostKey, { hostId: host.id, algorithm: "ssh-ed25519", fingerprint: "SHA256:other" }, PinHostKeyReply);
+    expect(again).toMatchObject({ ok: true, pinned: true, hostKey: { fingerprint: "SHA256:other" } });
+    expect(await requestJson(nc, AuthSubjects.getHost, { hostId: "a.b" }, GetHostReply)).toMatchObject({ ok: false, code: "VALIDATION_FAILED" });
+  });
+});
+
+describe("one-time tickets", () => {
+  it("are single use: of 50 concurrent consumers exactly one wins", async () => {
+    const { host } = await api.createHost(adminToken, { name: "ticketed" });
+    const ticket = await api.ticket(adminToken, "ssh-terminal", host.id);
+    const results = await Promise.all(
+      Array.from({ length: 50 }, (_, i) => consumeTicket(ticket, "ssh-terminal", host.id, { sourceAddress: `203.0.113.${i}` })),
+    );
+    expect(results.filter((r) => r.ok)).toHaveLength(1);
+    expect(results.filter((r) => !r.ok && r.code === "TICKET_INVALID")).toHaveLength(49);
+    expect(results.find((r) => r.ok)).toMatchObject({ principal: { username: auth.adminUsername, role: "admin" } });
+  });
+
+  it("are bound to purpose and target, and burnt by a mismatched attempt", async () => {
+    const { host } = await api.createHost(adminToken, { name: "bound" });
+    const ticket = await api.ticket(adminToken, "ssh-terminal", host.id);
+    expect(await consumeTicket(ticket, "ssh-terminal", "another-host")).toMatchObject({ ok: false, code: "TICKET_MISMATCH" });
+    expect(await consumeTicket(ticket, "ssh-terminal", host.id)).toMatchObject({ ok: false, code: "TICKET_INVALID" });
+    const board = await api.ticket(adminToken, "bullboard");
+    expect(await consumeTicket(board, "ssh-terminal", "*")).toMatchObject({ ok: false, code: "TICKET_MISMATCH" });
+  });
+
+  it("refuse unknown hosts and bad targets at issue time", async () => {
+    await expectHttpError(api.ticket(adminToken, "ssh-terminal", "no-such-host"), 404, "HOST_NOT_FOUND");
+    await expectHttpError(api.ticket(adminToken, "bullboard", "queue-x"), 400, "VALIDATION_FAILED");
+    await expectHttpError(api.request("POST", "/api/v1/auth/ticket", { token: adminToken, body: { purpose: "root-shell" } }), 400, "VALIDATION_FAILED");
+  });
+
+  it("die with their session", async () => {
+    const login = await api.login(auth.adminUsername, auth.adminPassword);
+    const ticket = await api.ticket(login.accessToken, "agent-status");
+    await raw("POST", "/api/v1/auth/logout", { token: login.accessToken });
+    expect(await consumeTicket(ticket, "agent-status", "*")).toMatchObject({ ok: false, code: "SESSION_REVOKED" });
+  });
+
+  it("can be exchanged for a bullboard-scoped token that is useless against the API", async () => {
+    const ticket = await api.ticket(adminToken, "bullboard");
+    const reply = await consumeTicket(ticket, "bullboard", "*", { issueToken: { audience: "bullboard" } });
+    if (!reply.ok || !reply.token) throw new Error(`expected a token: ${JSON.stringify(reply)}`);
+    expect(reply.tokenExpiresAt).toBeGreaterThan(Date.now());
+    expect(await verifyAccess(reply.token, "bullboard")).toMatchObject({ ok: true, principal: { username: auth.adminUsername } });
+    expect(await verifyAccess(reply.token, "api")).toMatchObject({ ok: false, code: "TOKEN_INVALID" });
+    expect(await verifyAccess(adminToken, "bullboard")).toMatchObject({ ok: false, code: "TOKEN_INVALID" });
+  });
+
+  it("answer malformed NATS requests with VALIDATION_FAILED", async () => {
+    expect(await requestJson(nc, AuthSubjects.consumeTicket, { ticket: "x" }, ConsumeTicketReply)).toMatchObject({ ok: false, code: "VALIDATION_FAILED" });
+  });
+});
