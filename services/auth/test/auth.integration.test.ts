@@ -46,7 +46,11 @@ async function expectHttpError(promise: Promise<unknown>, status: number, code: 
 
 function collectRevocations(): { events: RevocationEvent[]; waitFor(match: Partial<RevocationEvent>): Promise<RevocationEvent> } {
   const events: RevocationEvent[] = [];
-  nc.subscribe(AuthSubjects.revokedAll, { callback: (_e, msg) => events.push(RevocationEvent.parse(msg.json())) });
+  nc.subscribe(AuthSubjects.revokedAll, {
+    callback: (_e, msg) => {
+      events.push(RevocationEvent.parse(msg.json()));
+    },
+  });
   return {
     events,
     async waitFor(match) {
