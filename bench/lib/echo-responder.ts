@@ -4,7 +4,12 @@ import { connect } from "@nats-io/transport-node";
 const [servers, subject] = process.argv.slice(2);
 const nc = await connect({ servers: servers! });
 const reply = new TextEncoder().encode(JSON.stringify({ ok: true }));
-nc.subscribe(subject!, { queue: "bench", callback: (_err, msg) => msg.respond(reply) });
+nc.subscribe(subject!, {
+  queue: "bench",
+  callback: (_err, msg) => {
+    msg.respond(reply);
+  },
+});
 await nc.flush();
 process.stdout.write("ready\n");
 process.on("SIGTERM", () => void nc.close().then(() => process.exit(0)));
