@@ -1,0 +1,26 @@
+import { describe, expect, it } from "vitest";
+import { readFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import {
+  AGENT_TO_SERVER_TYPES,
+  CLOSE_CODE_DESCRIPTIONS,
+  CloseCode,
+  SERVER_TO_AGENT_TYPES,
+  type CloseCodeName,
+} from "@patchmon-ws/protocol";
+
+const read = (path: string) => readFileSync(fileURLToPath(new URL(`../../../${path}`, import.meta.url)), "utf8");
+
+describe("the docs match the protocol package", () => {
+  it("documents every close code with its name and sentence", () => {
+    const architecture = read("docs/architecture.md");
+    for (const [name, code] of Object.entries(CloseCode)) {
+      expect(architecture).toContain(`| ${code} | ${name} | ${CLOSE_CODE_DESCRIPTIONS[name as CloseCodeName]} |`);
+    }
+  });
+
+  it("documents every agent message type", () => {
+    const protocol = read("docs/protocol.md");
+    for (const type of [...SERVER_TO_AGENT_TYPES, ...AGENT_TO_SERVER_TYPES]) expect(protocol).toContain(`| \`${type}\` |`);
+  });
+});
