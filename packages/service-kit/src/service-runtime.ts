@@ -87,11 +87,15 @@ export class ServiceRuntime {
       socket.on("error", () => socket.destroy());
       if (this.draining) return rejectUpgrade(socket, new CodedError("SHUTTING_DOWN", undefined, { retryAfter: 1 }));
       if (!this.upgradeHandler) return rejectUpgrade(socket, "NOT_FOUND");
-      Promise.resolve(this.upgradeHandler(req, socket, head)).catch((err: unknown) => {
-        const error = toCodedError(err);
-        if (error.code === "INTERNAL") this.logger.error({ err, url: redactUrl(req.url) }, "upgrade failed");
-        rejectUpgrade(socket, error);
-      });
+      const handler = this.upgradeHandler;
+      // then(): a handler that throws synchronously is caught like one that rejects.
+      Promise.resolve()
+        .then(() => handler(req, socket, head))
+        .catch((err: unknown) => {
+          const error = toCodedError(err);
+          if (error.code === "INTERNAL") this.logger.error({ err, url: redactUrl(req.url) }, "upgrade failed");
+          rejectUpgrade(socket, error);
+        });
     });
   }
 

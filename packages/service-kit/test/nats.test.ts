@@ -1,0 +1,52 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { z } from "zod";
+import { CodedError, errorReply } from "@patchmon-ws/protocol";
+import { createLogger, requestJson, serveJson, unwrapReply } from "@patchmon-ws/service-kit";
+import { startNatsServer, type TestNatsServer } from "@patchmon-ws/testkit";
+
+let nats: TestNatsServer;
+let nc: NatsConnection;
+const Reply = z.discriminatedUnion("ok", [
+  z.object({ ok: z.literal(true), sum: z.number() }),
+  z.object({ ok: z.literal(false), code: z.string(), error: z.string(), retryAfter: z.number().optional() }),
+]);
+
+beforeAll(async () => {
+  nats = await startNatsServer();
+  nc = await connect({ servers: nats.url });
+  serveJson(nc, {
+    subject: "test.add",
+    request: z.object({ a: z.number(), b: z.number() }),
+    logger: createLogger("test", "silent"),
+    handler: ({ a, b }) => {
+      if (a < 0) throw new CodedError("FORBIDDEN", "no negatives");
+      if (a === 13) throw new Error("unlucky internals");
+      return { ok: true, sum: a + b };
+    },
+  });
+});
+
+afterAll(async () => {
+  await nc?.close();
+  await nats?.dispose();
+});
+
+describe("serveJson / requestJson", () => {
+  it("answers valid requests", async () => {
+    expect(unwrapReply(await requestJson(nc, "test.add", { a: 1, b: 2 }, Reply))).toEqual({ ok: true, sum: 3 });
+  });
+
+  it("answers invalid requests with VALIDATION_FAILED and CodedErrors with their code", async () => {
+    expect(await requestJson(nc, "test.add", { a: "x" }, Reply)).toMatchObject({ ok: false, code: "VALIDATION_FAILED" });
+    expect(await requestJson(nc, "test.add", { a: -1, b: 0 }, Reply)).toEqual(errorReply("FORBIDDEN", "no negatives"));
+    expect(await requestJson(nc, "test.add", { a: 13, b: 0 }, Reply)).toEqual(errorReply("INTERNAL"));
+    expect(() => unwrapReply(errorReply("FORBIDDEN", "no negatives"))).toThrow(CodedError);
+  });
+
+  it("turns no responders into DEPENDENCY_UNAVAILABLE with Retry-After, never a credential error", async () => {
+    const error = await requestJson(nc, "test.nobody", {}, Reply).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(CodedError);
+    expect(error).toMatchObject({ code: "DEPENDENCY_UNAVAILABLE", status: 503, retryAfter: 2 });
+  });
+});
