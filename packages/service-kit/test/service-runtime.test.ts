@@ -71,7 +71,7 @@ describe("ServiceRuntime", () => {
     const boom = await fetch(`${base}/boom`);
     expect([boom.status, await boom.json()]).toEqual([500, { error: "Internal error.", code: "INTERNAL" }]);
     const big = await fetch(`${base}/echo`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ x: "y".repeat(70_000) }) });
-    expect([big.status, (await big.json()).code]).toEqual([413, "PAYLOAD_TOO_LARGE"]);
+    expect([big.status, ((await big.json()) as { code: string }).code]).toEqual([413, "PAYLOAD_TOO_LARGE"]);
   });
 
   it("rejects upgrades with JSON when no handler takes them, and passes handler errors through as their codes", async () => {
@@ -87,7 +87,9 @@ describe("ServiceRuntime", () => {
     const events: string[] = [];
     let observed: { ready: number; upgrade: string } | undefined;
     const { runtime, port, base } = await start((r) => {
-      r.setUpgradeHandler((_req, socket) => socket.destroy());
+      r.setUpgradeHandler((_req, socket) => {
+        socket.destroy();
+      });
     });
     runtime.onDrain(async () => {
       events.push("drain");
