@@ -1,0 +1,10 @@
+export { startEdge, EDGE_DEFAULTS, type Edge, type EdgeOptions } from "./edge.js";
+export { ROUTES, SERVICE_NAMES, SERVICE_PORTS, isServiceName, type RouteDefinition, type ServiceName } from "./routes.js";
+export { Router, canonicalHost } from "./router.js";
+export { compileRule, RuleError, type RequestFacts, type RequestMatcher } from "./rule-matchers.js";
+export { parseRule, RuleSyntaxError, type RuleNode } from "./rule-parser.js";
+export { forwardedRequestHeaders, isManagedXHeader, type ForwardingContext } from "./forwarded-headers.js";
+export { processRequestTarget } from "./request-path.js";
+export { loadOrCreateSelfSigned, CERT_FILE, KEY_FILE } from "./certificate.js";
+export { parseUpstreams, loadEdgeConfig, edgeConfigSchema, type EdgeConfig } from "./config.js";
+export { buildDynamicConfig, renderDynamicYaml } from "./traefik-config.js";

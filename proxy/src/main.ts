@@ -1,0 +1,57 @@
+/**
+ * Runs the local TLS edge from the environment. Variables and defaults (documented in config.ts and the README):
+ *
+ *   LOG_LEVEL                      info
+ *   EDGE_HOST                      127.0.0.1
+ *   EDGE_PORT                      8443
+ *   EDGE_HTTP_PORT                 unset (no plain-HTTP redirect entrypoint)
+ *   EDGE_TLS_CERT / EDGE_TLS_KEY   unset (self-signed certificate kept in EDGE_STATE_DIR)
+ *   EDGE_STATE_DIR                 .state/edge
+ *   EDGE_UPSTREAMS                 empty, e.g. auth=http://127.0.0.1:4001;agent-ws=http://127.0.0.1:4101,http://127.0.0.1:4102
+ *   EDGE_TRUSTED_IPS               empty (client X-Forwarded-* always replaced)
+ *   EDGE_HEALTH_CHECK_INTERVAL_MS  2000
+ *   SHUTDOWN_TIMEOUT_MS            10000
+ *
+ * Exit codes: 0 after SIGTERM/SIGINT, 78 for an invalid configuration, 1 for any other start-up failure.
+ */
+import { ConfigError, createLogger } from "@patchmon-ws/service-kit";
+import { loadEdgeConfig } from "./config.js";
+import { startEdge } from "./edge.js";
+
+async function main(): Promise<void> {
+  const config = loadEdgeConfig();
+  const logger = createLogger("edge", config.LOG_LEVEL);
+  const edge = await startEdge({
+    host: config.EDGE_HOST,
+    port: config.EDGE_PORT,
+    httpPort: config.EDGE_HTTP_PORT,
+    upstreams: config.EDGE_UPSTREAMS,
+    tls: config.EDGE_TLS_CERT && config.EDGE_TLS_KEY ? { cert: config.EDGE_TLS_CERT, key: config.EDGE_TLS_KEY } : undefined,
+    stateDir: config.EDGE_STATE_DIR,
+    trustedIps: config.EDGE_TRUSTED_IPS,
+    healthCheckIntervalMs: config.EDGE_HEALTH_CHECK_INTERVAL_MS,
+    shutdownTimeoutMs: config.SHUTDOWN_TIMEOUT_MS,
+    logger,
+  });
+  // The line launchers and tests wait for: {"port":N,...,"msg":"listening"}.
+  logger.info({ port: edge.port, url: edge.url, httpPort: edge.httpPort }, "listening");
+
+  const stop = (signal: NodeJS.Signals) => {
+    logger.info({ signal }, "draining");
+    void edge.close().then(() => {
+      logger.info("stopped");
+      process.exit(0);
+    });
+  };
+  process.once("SIGTERM", stop);
+  process.once("SIGINT", stop);
+}
+
+main().catch((err: unknown) => {
+  if (err instanceof ConfigError) {
+    process.stderr.write(`edge: ${err.message}\n`);
+    process.exit(78);
+  }
+  process.stderr.write(`edge: failed to start: ${err instanceof Error ? err.stack : String(err)}\n`);
+  process.exit(1);
+});
