@@ -1,4 +1,5 @@
 export * from "./ports.js";
+export * from "./daemon.js";
 export * from "./processes.js";
 export * from "./nats-server.js";
 export * from "./redis-server.js";

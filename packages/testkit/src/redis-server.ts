@@ -1,47 +1,14 @@
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { freePort, waitForPort } from "./ports.js";
-import { ManagedProcess, requireBinary } from "./processes.js";
+import { startDaemon, type TestDaemon } from "./daemon.js";
 
-export interface TestRedisServer {
-  url: string;
-  port: number;
-  process: ManagedProcess;
-  stop(): Promise<void>;
-  restart(): Promise<void>;
-  dispose(): Promise<void>;
-}
+export type TestRedisServer = TestDaemon;
 
 /** Starts a private redis-server on a free port (no persistence), as BullMQ wants it (noeviction). */
-export async function startRedisServer(): Promise<TestRedisServer> {
-  const binary = requireBinary("redis-server", "redis-server");
-  const port = await freePort();
-  const dir = mkdtempSync(join(tmpdir(), "patchmon-ws-redis-"));
-  const launch = async () => {
-    const process = new ManagedProcess(binary, [
-      "--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-      "--dir", dir, "--maxmemory-policy", "noeviction",
-    ]);
-    await process.waitForOutput(/Ready to accept connections/);
-    await waitForPort(port);
-    return process;
-  };
-  const server: TestRedisServer = {
-    url: `redis://127.0.0.1:${port}`,
-    port,
-    process: await launch(),
-    async stop() {
-      await server.process.stop();
-    },
-    async restart() {
-      await server.process.stop();
-      server.process = await launch();
-    },
-    async dispose() {
-      await server.process.stop();
-      rmSync(dir, { recursive: true, force: true });
-    },
-  };
-  return server;
+export function startRedisServer(): Promise<TestRedisServer> {
+  return startDaemon({
+    binary: "redis-server",
+    debianPackage: "redis-server",
+    scheme: "redis",
+    args: (port, dir) => ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", dir, "--maxmemory-policy", "noeviction"],
+    ready: /Ready to accept connections/,
+  });
 }

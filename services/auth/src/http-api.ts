@@ -13,7 +13,8 @@ import {
 } from "@patchmon-ws/protocol";
 import type { ProxyTrust } from "@patchmon-ws/service-kit";
 import type { AuthService } from "./auth-service.js";
-import { USERNAME_PATTERN, userView } from "./records.js";
+import { USERNAME_PATTERN, userView, type StoredUser } from "./records.js";
+import type { SessionTokens } from "./sessions.js";
 
 const REFRESH_COOKIE = "refresh_token";
 const REFRESH_COOKIE_PATH = "/api/v1/auth";
@@ -103,6 +104,16 @@ export function createHttpApi({ service, trust, publicUrl }: HttpApiOptions): Ro
       maxAge: Math.max(0, expiresAt - Date.now()),
     });
   };
+  /** The answer to a login or refresh: the access token in the body, the refresh token in its cookie. */
+  const sendSession = (req: Request, res: Response, user: StoredUser, tokens: SessionTokens) => {
+    setRefreshCookie(req, res, tokens.refreshToken, tokens.sessionExpiresAt);
+    res.json({
+      accessToken: tokens.accessToken,
+      tokenType: "Bearer",
+      expiresIn: Math.floor((tokens.accessExpiresAt - Date.now()) / 1000),
+      user: userView(user),
+    });
+  };
   const clearRefreshCookie = (req: Request, res: Response) =>
     res.clearCookie(REFRESH_COOKIE, { httpOnly: true, secure: trust.isSecure(req), sameSite: "strict", path: REFRESH_COOKIE_PATH });
 
@@ -112,13 +123,7 @@ export function createHttpApi({ service, trust, publicUrl }: HttpApiOptions): Ro
   router.post("/api/v1/auth/login", async (req, res) => {
     const body = parse(LoginBody, req.body);
     const { user, tokens } = await service.login(body.username, body.password, source(req));
-    setRefreshCookie(req, res, tokens.refreshToken, tokens.sessionExpiresAt);
-    res.json({
-      accessToken: tokens.accessToken,
-      tokenType: "Bearer",
-      expiresIn: Math.floor((tokens.accessExpiresAt - Date.now()) / 1000),
-      user: userView(user),
-    });
+    sendSession(req, res, user, tokens);
   });
 
   router.post("/api/v1/auth/refresh", async (req, res) => {
@@ -127,13 +132,7 @@ export function createHttpApi({ service, trust, publicUrl }: HttpApiOptions): Ro
     if (!token) throw new CodedError("CREDENTIALS_MISSING", "No refresh token cookie.");
     try {
       const { user, tokens } = await service.sessions.refresh(token);
-      setRefreshCookie(req, res, tokens.refreshToken, tokens.sessionExpiresAt);
-      res.json({
-        accessToken: tokens.accessToken,
-        tokenType: "Bearer",
-        expiresIn: Math.floor((tokens.accessExpiresAt - Date.now()) / 1000),
-        user: userView(user),
-      });
+      sendSession(req, res, user, tokens);
     } catch (err) {
       clearRefreshCookie(req, res);
       throw err;
