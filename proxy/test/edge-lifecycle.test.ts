@@ -152,7 +152,7 @@ describe("proxy/src/main.ts", () => {
 
   it("runs the edge from the environment, logs the listening port, and exits 0 on SIGTERM", async () => {
     const u = await upstream("auth");
-    service = await startService("edge", { EDGE_PORT: "0", EDGE_STATE_DIR: stateDir, EDGE_UPSTREAMS: `auth=${u.url}`, LOG_LEVEL: "info" }, { entry: "proxy/src/main.ts" });
+    service = await startService("edge", { EDGE_PORT: "0", EDGE_STATE_DIR: stateDir, EDGE_UPSTREAMS: `auth=${u.url}`, LOG_LEVEL: "info" }, { entry: "proxy/src/main.ts", readiness: "log" });
     const certificate = await readFile(join(stateDir, CERT_FILE), "utf8");
     const fake = { port: service.port, certificate } as Edge;
     expect(((await fetchEdge(fake, "/api/v1/auth/me?ticket=secret-ticket")).json as Seen).upstream).toBe("auth");

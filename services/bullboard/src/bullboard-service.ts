@@ -1,0 +1,192 @@
+import type { IncomingMessage } from "node:http";
+import type { Duplex } from "node:stream";
+import { ALL_QUEUES, AuthSubjects, RevocationEvent } from "@patchmon-ws/protocol";
+import {
+  FailureLimiter,
+  OriginPolicy,
+  rejectUpgrade,
+  type Logger,
+  type NatsConnection,
+  type ServiceRuntime,
+} from "@patchmon-ws/service-kit";
+import { AccessGuard } from "./access-guard.js";
+import { AuthClient } from "./auth-client.js";
+import { createBoardRouter } from "./board-http.js";
+import type { BullboardConfig } from "./config.js";
+import { BOARD_BASE_PATH, Dashboard } from "./dashboard.js";
+import { EventGateway } from "./event-gateway.js";
+import { BullboardMetrics } from "./metrics.js";
+import { QueueDiscovery } from "./queue-discovery.js";
+import { QueueEventHub } from "./queue-event-hub.js";
+import { QueueEventsSource, redisStreamIdNow } from "./queue-events-source.js";
+import { declaredQueues } from "./queue-names.js";
+import { QueueRegistry } from "./queue-registry.js";
+import { RedisConnections } from "./redis-connections.js";
+import { redisUnavailable } from "./redis-errors.js";
+import { SessionVerifier } from "./session-verifier.js";
+
+export interface BullboardServiceParts {
+  config: BullboardConfig;
+  runtime: ServiceRuntime;
+  nc: NatsConnection;
+  logger: Logger;
+}
+
+/**
+ * Wires the dashboard into a ServiceRuntime: Redis connections, the queue registry (declared + discovered queues)
+ * behind two Bull Boards, authentication through the auth service, the live-event socket and its hub, revocation
+ * events, readiness, metrics and the drain. Returns once everything is attached; the caller listens.
+ */
+export function attachBullboard({ config, runtime, nc, logger }: BullboardServiceParts): { close: () => Promise<void> } {
+  const redis = new RedisConnections({
+    url: config.REDIS_URL,
+    commandTimeoutMs: config.REDIS_COMMAND_TIMEOUT_MS,
+    reconnectMaxMs: config.REDIS_RECONNECT_MAX_MS,
+    logger,
+  });
+
+  const dashboard = new Dashboard({
+    title: config.BOARD_TITLE,
+    gate: () => {
+      if (!redis.isUp) throw redisUnavailable();
+    },
+  });
+  const registry = new QueueRegistry({
+    connection: redis.commands,
+    prefix: config.BULLMQ_PREFIX,
+    declared: declaredQueues(ALL_QUEUES, config.BULLBOARD_QUEUES),
+    maxQueues: config.MAX_QUEUES,
+    sink: dashboard,
+    logger,
+  });
+
+  const metrics = new BullboardMetrics(runtime.registry, {
+    // Read at scrape time, long after the gateway below exists.
+    sockets: (): number => events.size,
+    queues: () => registry.size,
+    redisUp: () => redis.isUp,
+  });
+
+  const hub = new QueueEventHub({
+    openEvents: (queue) =>
+      new QueueEventsSource({
+        queue,
+        prefix: config.BULLMQ_PREFIX,
+        connection: redis.createBlocking(),
+        release: (connection) => redis.release(connection),
+        startId: () => redisStreamIdNow(redis.commands),
+        onError: (err) => logger.error({ queue, err }, "cannot read the queue's events"),
+      }),
+    fetchCounts: (queue) => registry.getJobCounts(queue),
+    countsMinIntervalMs: config.COUNTS_MIN_INTERVAL_MS,
+    countsRefreshIntervalMs: config.COUNTS_REFRESH_INTERVAL_MS,
+    logger,
+    onPublish: (message, recipients) => {
+      if (recipients > 0) metrics.eventMessages.inc({ type: messageType(message.json) }, recipients);
+    },
+  });
+  for (const name of registry.names()) hub.addQueue(name);
+  registry.on("added", (name) => hub.addQueue(name));
+  registry.on("removed", (name) => hub.removeQueue(name));
+
+  const discovery = new QueueDiscovery({
+    connection: redis.commands,
+    prefix: config.BULLMQ_PREFIX,
+    intervalMs: config.QUEUE_DISCOVERY_INTERVAL_MS,
+    onScan: (found) => registry.sync(found),
+    logger,
+  });
+  redis.on("up", () => {
+    hub.setRedisUp(true);
+    if (config.QUEUE_DISCOVERY_INTERVAL_MS > 0) void discovery.scanNow();
+  });
+  redis.on("down", () => hub.setRedisUp(false));
+  discovery.start();
+
+  const auth = new AuthClient(nc, config.AUTH_TIMEOUT_MS);
+  const verifier = new SessionVerifier((token, source) => auth.verifyDashboardToken(token, source), {
+    ttlMs: config.AUTH_CACHE_TTL_MS,
+  });
+  const guard = new AccessGuard({
+    verifier,
+    exchangeTicket: (ticket, source) => auth.exchangeTicket(ticket, source),
+    failures: new FailureLimiter({ maxFailures: config.AUTH_MAX_FAILURES, windowMs: config.AUTH_FAILURE_WINDOW_SECONDS * 1000 }),
+    cookieTtlSeconds: config.COOKIE_TTL_SECONDS,
+    onOutcome: metrics.authOutcome,
+  });
+  const origins = new OriginPolicy(config.ALLOWED_ORIGINS, runtime.trust);
+
+  const events: EventGateway = new EventGateway({
+    guard,
+    verifier,
+    origins,
+    trust: runtime.trust,
+    hub,
+    maxSockets: config.EVENTS_MAX_SOCKETS,
+    maxSocketsPerUser: config.EVENTS_MAX_SOCKETS_PER_USER,
+    maxQueuedEvents: config.EVENTS_MAX_QUEUED,
+    highWaterBytes: config.EVENTS_HIGH_WATER_BYTES,
+    pingIntervalMs: config.EVENTS_PING_INTERVAL_MS,
+    logger,
+    onDropped: (count) => metrics.eventsDropped.inc(count),
+  });
+
+  runtime.app.use(
+    BOARD_BASE_PATH,
+    createBoardRouter({
+      guard,
+      dashboard,
+      origins,
+      trust: runtime.trust,
+      cookieTtlSeconds: config.COOKIE_TTL_SECONDS,
+      onTicketExchange: (result) => metrics.ticketExchanges.inc({ result }),
+    }),
+  );
+  runtime.setUpgradeHandler((req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    if (EventGateway.handles(pathnameOf(req))) return events.handleUpgrade(req, socket, head);
+    rejectUpgrade(socket, "NOT_FOUND");
+  });
+
+  const revocations = nc.subscribe(AuthSubjects.revokedAll, {
+    callback: (err, msg) => {
+      if (err) return logger.error({ err }, "revocation subscription failed");
+      let parsed;
+      try {
+        parsed = RevocationEvent.safeParse(msg.json());
+      } catch {
+        parsed = undefined;
+      }
+      if (!parsed?.success) return logger.warn({ subject: msg.subject }, "malformed revocation event ignored");
+      const event = parsed.data;
+      if (event.kind !== "host") verifier.revoke(event.kind, event.id);
+      events.revoke(event);
+    },
+  });
+
+  runtime.addReadinessCheck("nats", () => !nc.isClosed() && !nc.isDraining());
+  runtime.addReadinessCheck("redis", () => redis.isUp);
+
+  let closed: Promise<void> | undefined;
+  const close = () =>
+    (closed ??= (async () => {
+      events.close();
+      revocations.unsubscribe();
+      await discovery.stop();
+      await hub.close();
+      await registry.close();
+      await redis.close();
+    })());
+  runtime.onDrain(close);
+  return { close };
+}
+
+function pathnameOf(req: IncomingMessage): string {
+  const url = req.url ?? "/";
+  const query = url.indexOf("?");
+  return query === -1 ? url : url.slice(0, query);
+}
+
+function messageType(json: string): string {
+  const match = /^\{"type":"([a-z-]+)"/.exec(json);
+  return match?.[1] ?? "unknown";
+}
