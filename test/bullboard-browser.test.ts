@@ -114,7 +114,8 @@ async function watchCsp(page: Page): Promise<string[]> {
   return violations;
 }
 
-describe("bullboard in Chromium through the TLS edge", () => {
+// A cold Chromium start and first page load can take many seconds on a loaded two-core CI machine.
+describe("bullboard in Chromium through the TLS edge", { timeout: 120_000 }, () => {
   it("signs in with a ticket and renders every queue", async () => {
     const page = await context.newPage();
     const violations = await watchCsp(page);
