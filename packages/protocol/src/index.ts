@@ -5,3 +5,4 @@ export * from "./subjects.js";
 export * from "./auth.js";
 export * from "./queues.js";
 export * from "./agent-messages.js";
+export * from "./agents.js";

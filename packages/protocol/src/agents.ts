@@ -1,0 +1,189 @@
+/**
+ * What the agent gateway (services/agent-ws) shares over NATS: subjects, JetStream KV buckets and message
+ * schemas. Any service may consume agent messages, connection events and presence; only agent-ws replicas
+ * answer command deliveries. Messages only ever gain optional fields (DESIGN.md §1); parsers ignore unknown ones.
+ */
+import { z } from "zod";
+import { IDENTIFIER_PATTERN, HostId } from "./ids.js";
+import { AGENT_TO_SERVER_TYPES, CommandId, ServerToAgentMessage, type AgentToServerType } from "./agent-messages.js";
+
+function token(id: string): string {
+  if (!IDENTIFIER_PATTERN.test(id)) throw new Error(`refusing to build a subject from ${JSON.stringify(id)}`);
+  return id;
+}
+
+function messageType(type: string): string {
+  if (!(AGENT_TO_SERVER_TYPES as string[]).includes(type)) throw new Error(`unknown agent message type ${JSON.stringify(type)}`);
+  return type;
+}
+
+export const AgentSubjects = {
+  /** Request/reply: deliver one command to the agent of a host. Only the replica holding the agent subscribes. */
+  command: (hostId: string) => `agents.v1.cmd.${token(hostId)}`,
+  /** Request/reply: deliver one command to many agents held by one replica (broadcasts). */
+  replicaDeliver: (replicaId: string) => `agents.v1.replica.${token(replicaId)}.deliver`,
+  /** Events: an agent connected / disconnected (AgentConnectionEvent). */
+  connected: (hostId: string) => `agents.v1.events.connected.${token(hostId)}`,
+  disconnected: (hostId: string) => `agents.v1.events.disconnected.${token(hostId)}`,
+  connectedAll: "agents.v1.events.connected.*",
+  eventsAll: "agents.v1.events.>",
+  /** Validated agent→server messages (AgentMessageEnvelope), per host and type. */
+  fromAgent: (hostId: string, type: AgentToServerType) => `agents.v1.from.${token(hostId)}.${messageType(type)}`,
+  fromAgentOfType: (type: AgentToServerType) => `agents.v1.from.*.${messageType(type)}`,
+  fromAgentOfHost: (hostId: string) => `agents.v1.from.${token(hostId)}.*`,
+  fromAgentAll: "agents.v1.from.>",
+} as const;
+
+/** JetStream KV buckets owned by agent-ws. */
+export const AgentBuckets = {
+  /** hostId → PresenceRecord: who is connected where, and the last disconnect. */
+  presence: "agents_presence",
+  /** replicaId → ReplicaHeartbeat; the bucket's TTL expires replicas that stopped heart-beating. */
+  replicas: "agents_replicas",
+} as const;
+
+/** Why an agent's connection ended, as recorded in presence and disconnect events. */
+export const DISCONNECT_REASONS = [
+  "agent_closed",
+  "replaced",
+  "heartbeat_timeout",
+  "credentials_revoked",
+  "host_deleted",
+  "service_restart",
+  "replica_lost",
+  "policy_violation",
+  "message_too_big",
+  "socket_error",
+] as const;
+export const DisconnectReason = z.enum(DISCONNECT_REASONS);
+export type DisconnectReason = z.infer<typeof DisconnectReason>;
+
+export const LastDisconnect = z.looseObject({
+  at: z.number().int(),
+  /** WebSocket close code (1006 when the TCP connection just died). */
+  code: z.number().int(),
+  reason: DisconnectReason.or(z.string().max(64)),
+  replica: z.string().max(128).nullable().optional(),
+});
+export type LastDisconnect = z.infer<typeof LastDisconnect>;
+
+/** A host's presence, cluster-wide (KV value of AgentBuckets.presence, key = host id). */
+export const PresenceRecord = z.looseObject({
+  hostId: HostId,
+  apiId: z.string().max(256),
+  connected: z.boolean(),
+  /** Replica holding the live connection. */
+  replica: z.string().max(128).nullable(),
+  connectionId: z.string().max(64).nullable(),
+  /** Epoch ms the live connection was accepted. */
+  since: z.number().int().nullable(),
+  /** wss (TLS at the edge or here) vs ws. */
+  secure: z.boolean().nullable(),
+  remoteAddress: z.string().max(64).nullable(),
+  /** From the agent's `hello`; null for stock agents. */
+  agentVersion: z.string().max(64).nullable(),
+  capabilities: z.array(z.string().max(64)).max(32).default([]),
+  lastDisconnect: LastDisconnect.nullable(),
+  updatedAt: z.number().int(),
+});
+export type PresenceRecord = z.infer<typeof PresenceRecord>;
+
+export const ReplicaHeartbeat = z.looseObject({
+  replicaId: z.string().max(128),
+  startedAt: z.number().int(),
+  heartbeatAt: z.number().int(),
+  connections: z.number().int().min(0),
+});
+export type ReplicaHeartbeat = z.infer<typeof ReplicaHeartbeat>;
+
+/** Published on AgentSubjects.connected / .disconnected. */
+export const AgentConnectionEvent = z.looseObject({
+  kind: z.enum(["connected", "disconnected"]),
+  hostId: HostId,
+  record: PresenceRecord,
+  at: z.number().int(),
+});
+export type AgentConnectionEvent = z.infer<typeof AgentConnectionEvent>;
+
+/** Published on AgentSubjects.fromAgent: one validated agent→server message with where it came from. */
+export const AgentMessageEnvelope = z.looseObject({
+  hostId: HostId,
+  apiId: z.string().max(256),
+  replica: z.string().max(128),
+  connectionId: z.string().max(64),
+  receivedAt: z.number().int(),
+  message: z.looseObject({ type: z.string() }),
+});
+export type AgentMessageEnvelope = z.infer<typeof AgentMessageEnvelope>;
+
+/**
+ * How a delivery ended:
+ * - acked: the agent confirmed it handled the command (agents announcing the "ack" capability);
+ * - rejected: the agent acked with ok:false (it could not handle the command);
+ * - delivered: written to the agent's socket (stock agents, which never ack, or an ack that did not come in time);
+ * - not_held: the replica asked does not hold this host's agent (it moved); the sender retries by host subject.
+ */
+export const DELIVERY_STATUSES = ["acked", "rejected", "delivered", "not_held"] as const;
+export const DeliveryStatus = z.enum(DELIVERY_STATUSES);
+export type DeliveryStatus = z.infer<typeof DeliveryStatus>;
+
+export const DeliveryResult = z.looseObject({
+  hostId: HostId,
+  commandId: CommandId,
+  status: DeliveryStatus,
+  replica: z.string().max(128).optional(),
+  connectionId: z.string().max(64).optional(),
+  /** true when the agent announced acks but none came within the timeout (status stays "delivered"). */
+  ackTimedOut: z.boolean().optional(),
+  /** The agent's error text for "rejected". */
+  error: z.string().max(1024).optional(),
+});
+export type DeliveryResult = z.infer<typeof DeliveryResult>;
+
+/** Default and bound of how long the holder waits for an agent's ack. */
+export const DEFAULT_ACK_TIMEOUT_MS = 10_000;
+export const MAX_ACK_TIMEOUT_MS = 60_000;
+
+const AckOptions = {
+  /** Wait for the agent's ack when it announced the capability (default true). */
+  awaitAck: z.boolean().default(true),
+  ackTimeoutMs: z.number().int().min(1).max(MAX_ACK_TIMEOUT_MS).default(DEFAULT_ACK_TIMEOUT_MS),
+};
+
+/** Request on AgentSubjects.command(hostId). The message's own `id` is ignored; `commandId` is written instead. */
+export const CommandDeliveryRequest = z.looseObject({
+  commandId: CommandId,
+  message: ServerToAgentMessage,
+  ...AckOptions,
+});
+export type CommandDeliveryRequest = z.infer<typeof CommandDeliveryRequest>;
+
+/** Most targets one batch request carries (keeps a request far below NATS's 1 MiB max_payload). */
+export const MAX_BATCH_TARGETS = 1000;
+
+/** Request on AgentSubjects.replicaDeliver(replicaId): one message for many hosts, each with its own command id. */
+export const BatchDeliveryRequest = z.looseObject({
+  message: ServerToAgentMessage,
+  targets: z.array(z.object({ hostId: HostId, commandId: CommandId })).min(1).max(MAX_BATCH_TARGETS),
+  ...AckOptions,
+});
+export type BatchDeliveryRequest = z.infer<typeof BatchDeliveryRequest>;
+
+const ErrorReply = z.looseObject({
+  ok: z.literal(false),
+  code: z.string(),
+  error: z.string(),
+  retryAfter: z.number().optional(),
+});
+
+export const CommandDeliveryReply = z.discriminatedUnion("ok", [
+  z.looseObject({ ok: z.literal(true), result: DeliveryResult }),
+  ErrorReply,
+]);
+export type CommandDeliveryReply = z.infer<typeof CommandDeliveryReply>;
+
+export const BatchDeliveryReply = z.discriminatedUnion("ok", [
+  z.looseObject({ ok: z.literal(true), results: z.array(DeliveryResult) }),
+  ErrorReply,
+]);
+export type BatchDeliveryReply = z.infer<typeof BatchDeliveryReply>;

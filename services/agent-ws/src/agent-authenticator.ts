@@ -1,0 +1,86 @@
+import type { NatsConnection } from "@nats-io/transport-node";
+import { AuthSubjects, CodedError, VerifyAgentReply, type HostRecord } from "@patchmon-ws/protocol";
+import { requestJson, toCodedError, unwrapReply, type FailureLimiter } from "@patchmon-ws/service-kit";
+import type { AgentWsMetrics } from "./metrics.js";
+import type { AgentCredentials } from "./upgrade-route.js";
+
+export interface AgentAuthenticatorOptions {
+  timeoutMs: number;
+  /** Auth calls in flight at most; more upgrades get 503 + Retry-After instead of piling onto the auth service. */
+  maxPending: number;
+}
+
+/** Retry-After (seconds) when too many upgrades wait for the auth service. */
+const BUSY_RETRY_AFTER_SECONDS = 1;
+
+/**
+ * Checks an agent's X-API-ID / X-API-KEY with the auth service (NATS), behind a per-source failure limit so a
+ * source that keeps guessing is refused (429) before it costs an auth call. An unreachable auth service or NATS
+ * is 503 with Retry-After, never 401: an outage must not look like bad credentials.
+ */
+export class AgentAuthenticator {
+  private pending = 0;
+
+  constructor(
+    private readonly nc: NatsConnection,
+    private readonly limiter: FailureLimiter,
+    private readonly options: AgentAuthenticatorOptions,
+    private readonly metrics: AgentWsMetrics,
+  ) {}
+
+  /** Throws RATE_LIMITED while `source` is limited. */
+  checkSource(source: string): void {
+    const decision = this.limiter.check(source);
+    if (decision.limited) {
+      this.metrics.authResults.inc({ result: "rate_limited" });
+      throw new CodedError("RATE_LIMITED", "Too many failed agent authentications from this address; try again later.", {
+        retryAfter: decision.retryAfterSeconds,
+      });
+    }
+  }
+
+  /** Counts a failed authentication of `source` (also for credentials refused before the auth call). */
+  recordFailure(source: string): void {
+    this.limiter.recordFailure(source);
+  }
+
+  async verify(credentials: AgentCredentials, source: string): Promise<HostRecord> {
+    this.checkSource(source);
+    if (this.pending >= this.options.maxPending) {
+      this.metrics.authResults.inc({ result: "busy" });
+      throw new CodedError("DEPENDENCY_UNAVAILABLE", "Too many agents are authenticating at once; retry shortly.", {
+        retryAfter: BUSY_RETRY_AFTER_SECONDS,
+      });
+    }
+    this.pending++;
+    try {
+      const reply = await requestJson(
+        this.nc,
+        AuthSubjects.verifyAgent,
+        { apiId: credentials.apiId, apiKey: credentials.apiKey, sourceAddress: source.slice(0, 64) },
+        VerifyAgentReply,
+        this.options.timeoutMs,
+      );
+      const { host } = unwrapReply(reply);
+      this.metrics.authResults.inc({ result: "ok" });
+      return host;
+    } catch (err) {
+      const error = toCodedError(err);
+      if (error.code === "INVALID_CREDENTIALS") {
+        this.limiter.recordFailure(source);
+        this.metrics.authResults.inc({ result: "invalid" });
+      } else if (error.code === "RATE_LIMITED") {
+        this.metrics.authResults.inc({ result: "rate_limited" });
+      } else {
+        this.metrics.authResults.inc({ result: "unavailable" });
+      }
+      throw error;
+    } finally {
+      this.pending--;
+    }
+  }
+
+  get inFlight(): number {
+    return this.pending;
+  }
+}

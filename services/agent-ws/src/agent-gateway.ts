@@ -1,0 +1,307 @@
+import {
+  CloseCode,
+  type AgentToServerMessage,
+  type DeliveryResult,
+  type DisconnectReason,
+  type PresenceRecord,
+  type ServerToAgentMessage,
+} from "@patchmon-ws/protocol";
+import type { Logger } from "@patchmon-ws/service-kit";
+import { AgentConnection, type AgentSocket } from "./agent-connection.js";
+import { encodeCommandFrame, GREETING_FRAME } from "./command-frame.js";
+import { classifyInboundFrame } from "./inbound-frame.js";
+import type { AgentWsMetrics } from "./metrics.js";
+import { describesConnection, isNewerConnection, mayWriteConnect, type ConnectionFacts, type DisconnectFacts } from "./presence-record.js";
+import type { ConnectWrite, DisconnectWrite } from "./presence-writer.js";
+import { AgentRegistry } from "./registry.js";
+
+/**
+ * The first presence write of a connection waits this long for the agent's hello, so agents that announce
+ * themselves (they do so at once) cost one KV write, not two; stock agents appear this much later.
+ */
+export const PRESENCE_HELLO_WAIT_MS = 250;
+
+/** Where the gateway records presence (PresenceWriter in production). */
+export interface PresencePort {
+  connect(facts: ConnectionFacts): Promise<ConnectWrite>;
+  hello(facts: ConnectionFacts): Promise<void>;
+  disconnect(facts: ConnectionFacts, disconnect: DisconnectFacts): Promise<DisconnectWrite>;
+  /** The end of a connection that was never recorded (it ended within the hello wait). */
+  ended(facts: ConnectionFacts, disconnect: DisconnectFacts): Promise<DisconnectWrite>;
+  busy(hostId: string): boolean;
+}
+
+/** Where the gateway announces things (NATS in production). */
+export interface EventsPort {
+  connected(record: PresenceRecord): void;
+  disconnected(record: PresenceRecord): void;
+  agentMessage(connection: AgentConnection, message: AgentToServerMessage): void;
+}
+
+/** Per-host command routes: the replica holding a host's agent answers that host's command subject. */
+export interface RoutesPort {
+  hold(hostId: string): void;
+  release(hostId: string): void;
+}
+
+export interface GatewayOptions {
+  replicaId: string;
+  /** Invalid frames tolerated per window before 1008. */
+  garbageLimit: number;
+  garbageWindowMs: number;
+  /** A command to a connection younger than this waits for the agent's hello. */
+  helloGraceMs: number;
+  logger: Logger;
+  metrics: AgentWsMetrics;
+  presence: PresencePort;
+  events: EventsPort;
+  routes: RoutesPort;
+  /** An agent connected here: queued commands for it can go now. */
+  onAgentOnline?: (hostId: string) => void;
+}
+
+export interface DeliveryOptions {
+  awaitAck: boolean;
+  ackTimeoutMs: number;
+}
+
+export interface AcceptedHost {
+  id: string;
+  apiId: string;
+}
+
+/**
+ * The agents held by this replica and everything that happens to them: accept (replacing an older connection of
+ * the same host), frames in (validated, acks, hello, published), commands out (size-checked, acked end to end),
+ * heartbeats, revocation, drain. Socket-free: the WebSocket adapter feeds it events, so unit tests drive it with
+ * fake sockets.
+ */
+export class AgentGateway {
+  readonly registry = new AgentRegistry<AgentConnection>();
+  private readonly logger: Logger;
+  private readonly metrics: AgentWsMetrics;
+
+  constructor(private readonly options: GatewayOptions) {
+    this.logger = options.logger;
+    this.metrics = options.metrics;
+  }
+
+  get size(): number {
+    return this.registry.size;
+  }
+
+  get(hostId: string): AgentConnection | undefined {
+    return this.registry.get(hostId);
+  }
+
+  /** Takes over an upgraded socket of an authenticated host. */
+  accept(socket: AgentSocket, host: AcceptedHost, transport: { secure: boolean; remoteAddress: string }): AgentConnection {
+    const connection = new AgentConnection(socket, {
+      hostId: host.id,
+      apiId: host.apiId,
+      replica: this.options.replicaId,
+      secure: transport.secure,
+      remoteAddress: transport.remoteAddress,
+    });
+    const replaced = this.registry.add(connection);
+    this.options.routes.hold(host.id);
+    this.metrics.connections.set(this.registry.size);
+    if (replaced) {
+      this.logger.info({ hostId: host.id, connectionId: replaced.connectionId }, "agent connection replaced by a newer one");
+      replaced.end(CloseCode.REPLACED, "replaced", "replaced by a newer connection");
+    }
+    this.logger.info(
+      { hostId: host.id, connectionId: connection.connectionId, protocol: transport.secure ? "wss" : "ws", remoteAddress: transport.remoteAddress, total: this.registry.size },
+      "agent connected",
+    );
+    socket.send(GREETING_FRAME, () => {});
+    this.metrics.messagesOut.inc({ type: "connected" });
+    void this.recordConnect(connection);
+    this.options.onAgentOnline?.(host.id);
+    return connection;
+  }
+
+  /** Any frame (message, ping, pong) proves the peer alive. */
+  life(connection: AgentConnection): void {
+    connection.heartbeat.life();
+  }
+
+  /** A data frame from the agent. */
+  frame(connection: AgentConnection, data: Buffer | string, isBinary: boolean): void {
+    connection.heartbeat.life();
+    const frame = classifyInboundFrame(data, isBinary);
+    if (!frame.ok) {
+      this.metrics.invalidFrames.inc({ reason: frame.reason });
+      const tooMany = connection.recordGarbage({ limit: this.options.garbageLimit, windowMs: this.options.garbageWindowMs });
+      this.logger.warn(
+        { hostId: connection.hostId, connectionId: connection.connectionId, reason: frame.reason, type: frame.type, detail: frame.detail, closing: tooMany },
+        "invalid frame from agent",
+      );
+      if (tooMany) connection.end(CloseCode.POLICY_VIOLATION, "policy_violation", "too many invalid messages");
+      return;
+    }
+    const message = frame.message;
+    this.metrics.messagesIn.inc({ type: message.type });
+    switch (message.type) {
+      case "ack":
+        if (!connection.ack(message.id, message.ok ?? true, message.error)) {
+          this.logger.debug({ hostId: connection.hostId, commandId: message.id }, "ack for a command nobody waits for");
+        }
+        return;
+      case "hello":
+        connection.hello(message.agent_version, message.capabilities);
+        this.logger.debug({ hostId: connection.hostId, agentVersion: message.agent_version, capabilities: connection.capabilities }, "agent hello");
+        // A hello before the first presence write rides along with it; a later one needs its own write.
+        if (connection.presenceRecorded && this.registry.isCurrent(connection)) void this.options.presence.hello(connection.facts()).catch(() => {});
+        return;
+      default:
+        this.options.events.agentMessage(connection, message);
+    }
+  }
+
+  /** The socket reported an error (ws closes it right after): remember why. */
+  error(connection: AgentConnection, err: Error & { code?: string }): void {
+    if (err.code === "WS_ERR_UNSUPPORTED_MESSAGE_LENGTH") {
+      this.metrics.invalidFrames.inc({ reason: "oversized" });
+      connection.endReason ??= "message_too_big";
+    } else if (typeof err.code === "string" && err.code.startsWith("WS_ERR_")) {
+      this.metrics.invalidFrames.inc({ reason: "protocol" });
+      connection.endReason ??= "policy_violation";
+    } else {
+      connection.endReason ??= "socket_error";
+    }
+    this.logger.warn({ hostId: connection.hostId, connectionId: connection.connectionId, err: err.message, code: err.code }, "agent socket error");
+  }
+
+  /** The socket closed (any side, any reason). */
+  closed(connection: AgentConnection, code: number): void {
+    if (this.registry.remove(connection)) this.options.routes.release(connection.hostId);
+    connection.released();
+    this.metrics.connections.set(this.registry.size);
+    const reason: DisconnectReason = connection.endReason ?? (code === CloseCode.MESSAGE_TOO_BIG ? "message_too_big" : "agent_closed");
+    this.metrics.disconnects.inc({ reason });
+    this.logger.info(
+      { hostId: connection.hostId, connectionId: connection.connectionId, code, reason, total: this.registry.size },
+      "agent disconnected",
+    );
+    const disconnect = { code, reason, replica: this.options.replicaId };
+    if (!connection.presenceRecorded) {
+      void this.options.presence.ended(connection.facts(), disconnect).catch(() => {});
+      return;
+    }
+    void this.options.presence
+      .disconnect(connection.facts(), disconnect)
+      .then((written) => {
+        if (written) this.options.events.disconnected(written.record);
+      })
+      .catch(() => {});
+  }
+
+  /** Advances every connection's heartbeat: ping the live, terminate those silent for two intervals. */
+  tickHeartbeats(): void {
+    for (const connection of [...this.registry.values()]) {
+      if (connection.heartbeat.tick() === "terminate") {
+        this.logger.warn({ hostId: connection.hostId, connectionId: connection.connectionId }, "agent missed two heartbeats; terminating");
+        connection.kill("heartbeat_timeout");
+        continue;
+      }
+      try {
+        connection.socket.ping();
+      } catch {
+        connection.kill("socket_error");
+      }
+    }
+  }
+
+  /** Writes a command to the agent of `hostId` if this replica holds it, and waits for its ack when it acks. */
+  async deliver(hostId: string, commandId: string, message: ServerToAgentMessage, options: DeliveryOptions): Promise<DeliveryResult> {
+    const notHeld: DeliveryResult = { hostId, commandId, status: "not_held", replica: this.options.replicaId };
+    let connection = this.registry.get(hostId);
+    if (!connection?.open) return notHeld;
+    const frame = encodeCommandFrame(message, commandId);
+    if (options.awaitAck) {
+      await connection.helloSettled(this.options.helloGraceMs);
+      connection = this.registry.get(hostId);
+      if (!connection?.open) return notHeld;
+    }
+    const ack = options.awaitAck && connection.acksCommands ? connection.waitForAck(commandId, options.ackTimeoutMs) : undefined;
+    try {
+      await connection.write(frame);
+    } catch {
+      return notHeld;
+    }
+    this.metrics.messagesOut.inc({ type: message.type });
+    const base = { hostId, commandId, replica: this.options.replicaId, connectionId: connection.connectionId };
+    if (!ack) return { ...base, status: "delivered" };
+    const outcome = await ack;
+    if (outcome.kind === "acked") {
+      return outcome.ok ? { ...base, status: "acked" } : { ...base, status: "rejected", error: outcome.error ?? "the agent could not handle the command" };
+    }
+    return { ...base, status: "delivered", ackTimedOut: true };
+  }
+
+  /** Closes the connection of a host (revocation), recording why. Returns whether one was open here. */
+  closeHost(hostId: string, code: number, reason: DisconnectReason, text: string): boolean {
+    const connection = this.registry.get(hostId);
+    if (!connection) return false;
+    this.logger.info({ hostId, connectionId: connection.connectionId, code, reason }, "closing agent connection");
+    connection.end(code, reason, text);
+    return true;
+  }
+
+  /** Another replica recorded a connection of a host we hold: the older one of the two goes (same rule everywhere). */
+  remoteConnected(record: PresenceRecord): void {
+    if (record.replica === this.options.replicaId) return;
+    const local = this.registry.get(record.hostId);
+    if (!local || local.connectionId === record.connectionId) return;
+    if (isNewerConnection(record, local)) {
+      this.logger.info({ hostId: record.hostId, connectionId: local.connectionId, by: record.replica }, "agent reconnected through another replica; closing this connection");
+      local.end(CloseCode.REPLACED, "replaced", "replaced by a newer connection");
+    }
+  }
+
+  /**
+   * Re-records live connections whose presence record is missing or stale (e.g. after NATS was unreachable
+   * longer than the replica TTL and peers marked our agents offline). Returns how many were rewritten.
+   */
+  reconcile(current: (hostId: string) => PresenceRecord | null): number {
+    let rewritten = 0;
+    for (const connection of this.registry.values()) {
+      if (!connection.open || this.options.presence.busy(connection.hostId)) continue;
+      const record = current(connection.hostId);
+      if (describesConnection(record, connection.connectionId)) continue;
+      if (!mayWriteConnect(record, connection)) continue;
+      rewritten++;
+      void this.recordConnect(connection);
+    }
+    return rewritten;
+  }
+
+  /** Tells every agent to reconnect elsewhere (1012) and waits, bounded, for the sockets to close. */
+  async drain(timeoutMs: number): Promise<void> {
+    const connections = [...this.registry.values()];
+    for (const connection of connections) connection.end(CloseCode.SERVICE_RESTART, "service_restart", "service restarting; reconnect");
+    const deadline = Date.now() + timeoutMs;
+    while (this.registry.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    for (const connection of [...this.registry.values()]) connection.kill("service_restart");
+  }
+
+  private async recordConnect(connection: AgentConnection): Promise<void> {
+    // One write instead of two: agents that say hello do so right after connecting.
+    await connection.helloSettled(PRESENCE_HELLO_WAIT_MS);
+    // Ended or replaced meanwhile: never recorded (its successor, if any, records itself).
+    if (connection.isReleased || connection.endReason !== null || !this.registry.isCurrent(connection)) return;
+    connection.presenceRecorded = true;
+    try {
+      const result = await this.options.presence.connect(connection.facts());
+      if (result.written) {
+        this.options.events.connected(result.record);
+      } else if (this.registry.isCurrent(connection)) {
+        this.logger.info({ hostId: connection.hostId, connectionId: connection.connectionId }, "a newer connection of this agent is recorded elsewhere; closing");
+        connection.end(CloseCode.REPLACED, "replaced", "replaced by a newer connection");
+      }
+    } catch (err) {
+      this.logger.warn({ hostId: connection.hostId, err: (err as Error)?.message }, "could not record agent connection");
+    }
+  }
+}

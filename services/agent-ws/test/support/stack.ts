@@ -1,0 +1,129 @@
+import { connect, type NatsConnection } from "@nats-io/transport-node";
+import {
+  startAuth,
+  startNatsServer,
+  startRedisServer,
+  startService,
+  type RunningAuth,
+  type RunningService,
+  type TestNatsServer,
+  type TestRedisServer,
+} from "@patchmon-ws/testkit";
+
+export interface TestHost {
+  id: string;
+  apiId: string;
+  apiKey: string;
+}
+
+/**
+ * Real servers for agent-ws integration tests: nats-server, redis-server, the auth service and any number of
+ * agent-ws replicas, all as processes on free ports. Heartbeat and presence timings are shortened (documented
+ * per variable) so failure detection fits in a test.
+ */
+export class AgentWsStack {
+  readonly replicas: RunningService[] = [];
+  private natsClient: NatsConnection | undefined;
+
+  private constructor(
+    readonly nats: TestNatsServer,
+    readonly redis: TestRedisServer,
+    public auth: RunningAuth,
+  ) {}
+
+  static async start(authEnv: Record<string, string> = {}): Promise<AgentWsStack> {
+    const nats = await startNatsServer();
+    const redis = await startRedisServer();
+    const auth = await startAuth(nats.url, authEnv);
+    return new AgentWsStack(nats, redis, auth);
+  }
+
+  /** Fast failure detection for tests: replicas expire after 3 s, sweeps every 500 ms. */
+  static readonly FAST_ENV: Record<string, string> = {
+    REPLICA_HEARTBEAT_MS: "500",
+    REPLICA_TTL_MS: "3000",
+    PRESENCE_SWEEP_MS: "500",
+    HELLO_GRACE_MS: "1000",
+    SHUTDOWN_TIMEOUT_MS: "5000",
+    LOG_LEVEL: "info",
+  };
+
+  async startReplica(env: Record<string, string> = {}): Promise<RunningService> {
+    const replica = await startService("agent-ws", {
+      NATS_URL: this.nats.url,
+      REDIS_URL: this.redis.url,
+      ...AgentWsStack.FAST_ENV,
+      ...env,
+    });
+    this.replicas.push(replica);
+    return replica;
+  }
+
+  token(): Promise<string> {
+    return this.auth.adminToken();
+  }
+
+  async createHost(name: string): Promise<TestHost> {
+    const { host, apiKey } = await this.auth.client.createHost(await this.token(), { name });
+    return { id: host.id, apiId: host.apiId, apiKey };
+  }
+
+  /** A NATS client for the test itself (subscribing to events, agent messages). */
+  async natsConnection(): Promise<NatsConnection> {
+    this.natsClient ??= await connect({ servers: this.nats.url });
+    return this.natsClient;
+  }
+
+  async dispose(): Promise<void> {
+    await this.natsClient?.close().catch(() => undefined);
+    await Promise.allSettled(this.replicas.map((r) => r.stop()));
+    await this.auth.service.stop().catch(() => undefined);
+    await this.redis.dispose();
+    await this.nats.dispose();
+  }
+}
+
+export function wsUrl(service: { port: number }, version = "v1"): string {
+  return `ws://127.0.0.1:${service.port}/api/${version}/agents/ws`;
+}
+
+/** Polls `check` until it returns a truthy value (generous timeout; for events without a callback). */
+export async function eventually<T>(check: () => Promise<T | undefined | null | false> | T | undefined | null | false, timeoutMs = 15_000, what = "condition"): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const value = await check();
+      if (value) return value;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > deadline) throw new Error(`${what} not met within ${timeoutMs} ms${last ? `: ${String(last)}` : ""}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+export interface ApiResponse<T = Record<string, unknown>> {
+  status: number;
+  headers: Headers;
+  body: T;
+}
+
+/** Calls agent-ws's (or the edge's) HTTP API. */
+export async function api<T = Record<string, unknown>>(
+  baseUrl: string,
+  method: string,
+  path: string,
+  options: { token?: string; body?: unknown; dispatcher?: unknown } = {},
+): Promise<ApiResponse<T>> {
+  const headers: Record<string, string> = {};
+  if (options.token) headers.authorization = `Bearer ${options.token}`;
+  if (options.body !== undefined) headers["content-type"] = "application/json";
+  const res = await fetch(baseUrl + path, {
+    method,
+    headers,
+    ...(options.body !== undefined ? { body: JSON.stringify(options.body) } : {}),
+  });
+  const text = await res.text();
+  return { status: res.status, headers: res.headers, body: (text ? JSON.parse(text) : {}) as T };
+}

@@ -1,0 +1,175 @@
+/**
+ * The agent endpoint against real servers (nats-server, redis-server, the auth service, agent-ws as a process):
+ * every refusal path of the upgrade, a stock-agent client end to end, frame limits, heartbeats.
+ */
+import WebSocket from "ws";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { CloseCode } from "@patchmon-ws/protocol";
+import type { RunningService } from "@patchmon-ws/testkit";
+import { AgentWsStack, api, eventually, wsUrl, type TestHost } from "./support/stack.js";
+import { expectRefusal, StockAgent } from "./support/stock-agent.js";
+
+describe("agent-ws upgrade endpoint", () => {
+  let stack: AgentWsStack;
+  let replica: RunningService;
+  let host: TestHost;
+  let token: string;
+
+  beforeAll(async () => {
+    stack = await AgentWsStack.start();
+    replica = await stack.startReplica({
+      AUTH_MAX_FAILURES: "3",
+      AGENT_MAX_PAYLOAD: "65536",
+      GARBAGE_LIMIT: "3",
+      PING_INTERVAL_MS: "300",
+    });
+    host = await stack.createHost("stock-host");
+    token = await stack.token();
+  });
+
+  afterAll(async () => {
+    await stack?.dispose();
+  });
+
+  const status = async (hostId: string) =>
+    (await api<{ host: Record<string, unknown> }>(replica.url, "GET", `/api/v1/agents/${hostId}/status`, { token })).body.host;
+
+  it("a stock agent (no hello, no acks) connects, is greeted, and receives commands marked delivered once written", async () => {
+    const agent = await StockAgent.connect(wsUrl(replica), { apiId: host.apiId, apiKey: host.apiKey });
+    try {
+      await agent.waitFor((m) => m.type === "connected");
+      await eventually(async () => (await status(host.id)).connected === true, 15_000, "online in presence");
+      const res = await api(replica.url, "POST", `/api/v1/agents/${host.id}/commands`, {
+        token,
+        body: { command: { type: "settings_update", update_interval: 30 } },
+      });
+      expect(res.status).toBe(200);
+      expect(res.body).toMatchObject({ hostId: host.id, status: "delivered" });
+      expect(res.body.ackTimedOut).toBeUndefined();
+      const frame = await agent.waitFor((m) => m.type === "settings_update");
+      expect(frame).toEqual({ type: "settings_update", update_interval: 30, id: res.body.commandId });
+      const record = await status(host.id);
+      expect(record).toMatchObject({ connected: true, secure: false, remoteAddress: "127.0.0.1", agentVersion: null, known: true });
+    } finally {
+      await agent.close();
+    }
+    await eventually(async () => (await status(host.id)).connected === false, 15_000, "offline in presence");
+    expect((await status(host.id)).lastDisconnect).toMatchObject({ code: 1000, reason: "agent_closed" });
+  });
+
+  it("records wss when a trusted proxy says X-Forwarded-Proto: wss, and the forwarded client address", async () => {
+    const agent = await StockAgent.connect(wsUrl(replica), {
+      apiId: host.apiId,
+      apiKey: host.apiKey,
+      headers: { "X-Forwarded-Proto": "WSS, http", "X-Forwarded-For": "203.0.113.7" },
+    });
+    try {
+      await eventually(async () => (await status(host.id)).connected === true);
+      expect(await status(host.id)).toMatchObject({ secure: true, remoteAddress: "203.0.113.7" });
+    } finally {
+      await agent.close();
+    }
+  });
+
+  it("wrong API version → 404 UNSUPPORTED_API_VERSION", async () => {
+    const refusal = await expectRefusal(wsUrl(replica, "v2"), { apiId: host.apiId, apiKey: host.apiKey });
+    expect(refusal.status).toBe(404);
+    expect(refusal.body.code).toBe("UNSUPPORTED_API_VERSION");
+    expect(refusal.body.error).toEqual(expect.any(String));
+    expect(refusal.headers["content-type"]).toMatch(/application\/json/);
+  });
+
+  it("another path → 404 NOT_FOUND", async () => {
+    const refusal = await expectRefusal(`ws://127.0.0.1:${replica.port}/api/v1/ssh-terminal/x`, { apiId: host.apiId, apiKey: host.apiKey });
+    expect(refusal.status).toBe(404);
+    expect(refusal.body.code).toBe("NOT_FOUND");
+  });
+
+  it("missing X-API-ID / X-API-KEY → 401 CREDENTIALS_MISSING", async () => {
+    for (const options of [{}, { apiId: host.apiId }, { apiKey: host.apiKey }]) {
+      const refusal = await expectRefusal(wsUrl(replica), options);
+      expect(refusal.status).toBe(401);
+      expect(refusal.body.code).toBe("CREDENTIALS_MISSING");
+    }
+  });
+
+  it("bad key → 401 INVALID_CREDENTIALS; a source that keeps failing → 429 with Retry-After; other sources unaffected", async () => {
+    const source = { "X-Forwarded-For": "198.51.100.23" };
+    for (let i = 0; i < 3; i++) {
+      const refusal = await expectRefusal(wsUrl(replica), { apiId: host.apiId, apiKey: "wrong-key", headers: source });
+      expect(refusal.status).toBe(401);
+      expect(refusal.body.code).toBe("INVALID_CREDENTIALS");
+    }
+    const limited = await expectRefusal(wsUrl(replica), { apiId: host.apiId, apiKey: host.apiKey, headers: source });
+    expect(limited.status).toBe(429);
+    expect(limited.body.code).toBe("RATE_LIMITED");
+    expect(Number(limited.headers["retry-after"])).toBeGreaterThan(0);
+    const unknownId = await expectRefusal(wsUrl(replica), { apiId: "patchmon_nope", apiKey: "x", headers: { "X-Forwarded-For": "198.51.100.99" } });
+    expect(unknownId.status).toBe(401);
+    expect(unknownId.body.code).toBe("INVALID_CREDENTIALS");
+    const other = await StockAgent.connect(wsUrl(replica), { apiId: host.apiId, apiKey: host.apiKey, headers: { "X-Forwarded-For": "198.51.100.24" } });
+    await other.close();
+  });
+
+  it("a frame over AGENT_MAX_PAYLOAD closes the connection with 1009", async () => {
+    const agent = await StockAgent.connect(wsUrl(replica), { apiId: host.apiId, apiKey: host.apiKey });
+    agent.send({ type: "docker_status", name: "x".repeat(70_000) });
+    const closed = await agent.closed;
+    expect(closed.code).toBe(CloseCode.MESSAGE_TOO_BIG);
+    await eventually(async () => ((await status(host.id)).lastDisconnect as { reason?: string } | null)?.reason === "message_too_big", 15_000, "recorded as message_too_big");
+  });
+
+  it("a peer that keeps sending garbage is closed with 1008; the garbage is counted in /metrics", async () => {
+    const agent = await StockAgent.connect(wsUrl(replica), { apiId: host.apiId, apiKey: host.apiKey });
+    agent.ws.send("this is not json");
+    agent.send({ type: "no_such_type" });
+    agent.send({ type: "compliance_scan_progress", progress: "lots" });
+    agent.ws.send(Buffer.from([0, 1, 2]));
+    const closed = await agent.closed;
+    expect(closed.code).toBe(CloseCode.POLICY_VIOLATION);
+    const metrics = await eventually(async () => {
+      const text = await (await fetch(`${replica.url}/metrics`)).text();
+      return /agent_ws_disconnects_total\{[^}]*reason="policy_violation"[^}]*\} [1-9]/.test(text) && text;
+    }, 15_000, "policy_violation disconnect counted");
+    expect(metrics).toMatch(/agent_ws_invalid_frames_total\{[^}]*reason="invalid_json"[^}]*\} [1-9]/);
+    expect(metrics).toMatch(/agent_ws_invalid_frames_total\{[^}]*reason="unknown_type"[^}]*\} [1-9]/);
+  });
+
+  it("an occasional bad frame is tolerated: the connection stays and works", async () => {
+    const agent = await StockAgent.connect(wsUrl(replica), { apiId: host.apiId, apiKey: host.apiKey });
+    try {
+      agent.ws.send("oops");
+      await eventually(async () => (await status(host.id)).connected === true);
+      const res = await api(replica.url, "POST", `/api/v1/agents/${host.id}/commands`, { token, body: { command: { type: "report_now" } } });
+      expect(res.status).toBe(200);
+      await agent.waitFor((m) => m.type === "report_now");
+    } finally {
+      await agent.close();
+    }
+  });
+
+  it("a peer that stops answering pings is terminated after two missed heartbeats", async () => {
+    const ws = new WebSocket(wsUrl(replica), { headers: { "X-API-ID": host.apiId, "X-API-KEY": host.apiKey }, autoPong: false });
+    const closed = new Promise<number>((resolve) => ws.once("close", (code) => resolve(code)));
+    ws.on("error", () => undefined);
+    expect(await closed).toBe(1006);
+    await eventually(async () => ((await status(host.id)).lastDisconnect as { reason?: string } | null)?.reason === "heartbeat_timeout", 15_000, "recorded as heartbeat_timeout");
+  });
+
+  it("answers pings: a client that pongs stays connected across many heartbeat intervals", async () => {
+    const agent = await StockAgent.connect(wsUrl(replica), { apiId: host.apiId, apiKey: host.apiKey });
+    let pings = 0;
+    agent.ws.on("ping", () => pings++);
+    await eventually(() => pings >= 5, 15_000, "five server pings");
+    expect(agent.ws.readyState).toBe(WebSocket.OPEN);
+    await agent.close();
+  });
+
+  it("when the auth service is down, upgrades get 503 with Retry-After, never 401", async () => {
+    await stack.auth.service.stop();
+    const refusal = await expectRefusal(wsUrl(replica), { apiId: host.apiId, apiKey: host.apiKey, headers: { "X-Forwarded-For": "192.0.2.50" } });
+    expect(refusal.status).toBe(503);
+    expect(refusal.body.code).toBe("DEPENDENCY_UNAVAILABLE");
+    expect(Number(refusal.headers["retry-after"])).toBeGreaterThan(0);
+  });
+});
