@@ -8,7 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Queue } from "bullmq";
 import { Redis } from "ioredis";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, onTestFailed } from "vitest";
 import { ReferenceAgent, simulate, type Simulation } from "@patchmon-ws/agent";
 import { startEdge, type Edge } from "@patchmon-ws/edge";
 import { CloseCode, QueueNames, type ServerToAgentMessage } from "@patchmon-ws/protocol";
@@ -134,8 +134,13 @@ describe("agent-ws end to end: TLS edge, two replicas, reference agents", () => 
 
   it("kill -9 of the replica holding 50 agents: all reconnect to the other, show online, and commands queued meanwhile arrive exactly once", async () => {
     const hosts = await Promise.all(Array.from({ length: 50 }, (_, i) => stack.createHost(`fleet-${i}`)));
-    const phase = (name: string) => process.stdout.write(`[kill -9 test] ${name} at ${Math.round(performance.now() - began)} ms\n`);
+    // Timeline, printed only if the test fails.
+    const phases: string[] = [];
     const began = performance.now();
+    const phase = (name: string) => phases.push(`${name} at ${Math.round(performance.now() - began)} ms`);
+    onTestFailed(() => {
+      process.stdout.write(`[kill -9 test] ${phases.join("; ")}\n`);
+    });
     const c = await stack.startReplica({ REPLICA_ID: "replica-c" });
     phase("replica C started");
     edge.setUpstreams("agent-ws", [c.url]);

@@ -84,7 +84,9 @@ export class ServiceRuntime {
 
     this.server = createServer(this.app);
     this.server.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) => {
-      socket.on("error", () => socket.destroy());
+      // A named function, not a closure: a closure here would share this scope and keep `req` (headers,
+      // credentials) alive for as long as the upgraded socket lives.
+      socket.on("error", destroyOnError);
       if (this.draining) return rejectUpgrade(socket, new CodedError("SHUTTING_DOWN", undefined, { retryAfter: 1 }));
       if (!this.upgradeHandler) return rejectUpgrade(socket, "NOT_FOUND");
       const handler = this.upgradeHandler;
@@ -211,6 +213,10 @@ export class ServiceRuntime {
     });
     next();
   };
+}
+
+function destroyOnError(this: Duplex): void {
+  this.destroy();
 }
 
 function bodyParserError(err: unknown): CodedError | undefined {

@@ -110,7 +110,9 @@ export class AgentGateway {
       this.logger.info({ hostId: host.id, connectionId: replaced.connectionId }, "agent connection replaced by a newer one");
       replaced.end(CloseCode.REPLACED, "replaced", "replaced by a newer connection");
     }
-    this.logger.info(
+    // Debug: a fleet reconnecting after a restart would write thousands of these; presence and metrics hold the
+    // same facts. Disconnects (with their reason) and refused upgrades stay at info.
+    this.logger.debug(
       { hostId: host.id, connectionId: connection.connectionId, protocol: transport.secure ? "wss" : "ws", remoteAddress: transport.remoteAddress, total: this.registry.size },
       "agent connected",
     );
@@ -180,7 +182,8 @@ export class AgentGateway {
     this.metrics.connections.set(this.registry.size);
     const reason: DisconnectReason = connection.endReason ?? (code === CloseCode.MESSAGE_TOO_BIG ? "message_too_big" : "agent_closed");
     this.metrics.disconnects.inc({ reason });
-    this.logger.info(
+    const abnormal = reason === "heartbeat_timeout" || reason === "policy_violation" || reason === "message_too_big" || reason === "socket_error";
+    this.logger[abnormal ? "warn" : "info"](
       { hostId: connection.hostId, connectionId: connection.connectionId, code, reason, total: this.registry.size },
       "agent disconnected",
     );

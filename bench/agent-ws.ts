@@ -1,0 +1,481 @@
+/**
+ * agent-ws benchmark (issue 3), on one replica, each figure next to a bare `ws` baseline measured in the same run:
+ *  - connect storm: 10 000 agents connecting (and, for agent-ws, authenticating) with 200 attempts in flight;
+ *  - RSS per connection: server RSS growth from idle to 10 000 connected, divided by 10 000;
+ *  - command latency: HTTP POST → server → agent → ack → HTTP answer, serial, random hosts, 10 000 connected;
+ *  - broadcast: one command to all 10 000 agents, answered when every agent acked;
+ *  - restart: SIGTERM the server (agents told to reconnect), start a new one on the same port, time until
+ *    99.9 % and 100 % of agents are back.
+ * agent-ws runs as its real process with NATS, Redis and auth; its agents are the reference agent's simulate()
+ * in a child process. The baseline is a bare `ws` server (no auth, no NATS) with the same HTTP shape (send one,
+ * broadcast) and minimal ws clients with the same connect concurrency, ack behaviour and reconnect backoff.
+ * Agents live in their own process so that no process holds more than 20 000 open files. Medians over RUNS runs;
+ * every run starts fresh server processes. Writes bench/results/agent-ws.json.
+ *
+ * One file, three roles: the orchestrator (no argument), `--role=agents` and `--role=bare-server`.
+ */
+import { fork, type ChildProcess } from "node:child_process";
+import { randomUUID } from "node:crypto";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { createServer, type IncomingMessage } from "node:http";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import WebSocket, { WebSocketServer } from "ws";
+
+const AGENTS = Number(process.env.BENCH_AGENTS ?? 10_000);
+const RUNS = Number(process.env.BENCH_RUNS ?? 3);
+const LATENCY_SAMPLES = Number(process.env.BENCH_LATENCY_SAMPLES ?? 1000);
+const BROADCASTS = Number(process.env.BENCH_BROADCASTS ?? 3);
+const CONNECT_CONCURRENCY = 200;
+const SETTLE_MS = 3000;
+const BACKOFF = { initialMs: 1000, maxMs: 30_000, resetAfterMs: 5000 };
+const SELF = fileURLToPath(import.meta.url);
+const role = process.argv.find((a) => a.startsWith("--role="))?.slice(7);
+
+/* ------------------------------------------------------------------ shared ------------------------------------------------------------------ */
+
+interface Credentials {
+  apiId: string;
+  apiKey: string;
+  hostId: string;
+}
+
+type ToChild =
+  | { cmd: "connect"; url: string; mode: "reference" | "bare"; credentialsFile?: string }
+  | { cmd: "count" }
+  | { cmd: "stop" };
+type FromChild = { event: "connected"; ms: number } | { event: "count"; connected: number } | { event: "stopped" } | { event: "error"; message: string };
+
+/** Reads VmRSS of a process, in bytes. */
+function rssOf(pid: number): number {
+  const status = readFileSync(`/proc/${pid}/status`, "utf8");
+  const kib = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1]);
+  return kib * 1024;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/* ------------------------------------------------------------- role: bare server ------------------------------------------------------------- */
+
+/** The baseline: a bare ws server with the same HTTP shape as agent-ws's command API, nothing else. */
+async function bareServer(): Promise<void> {
+  const port = Number(process.env.PORT);
+  const clients = new Map<number, WebSocket>();
+  const waiting = new Map<string, () => void>();
+  const wss = new WebSocketServer({ noServer: true, perMessageDeflate: false, maxPayload: 512 * 1024, clientTracking: false });
+  const send = (ws: WebSocket) =>
+    new Promise<void>((resolve) => {
+      const id = randomUUID();
+      waiting.set(id, resolve);
+      ws.send(JSON.stringify({ type: "report_now", id }));
+    });
+  const server = createServer(async (req, res) => {
+    const url = new URL(req.url ?? "/", "http://x");
+    req.resume();
+    if (req.method === "POST" && url.pathname === "/send") {
+      const ws = clients.get(Number(url.searchParams.get("i")));
+      if (!ws) {
+        res.writeHead(409).end('{"status":"offline"}');
+        return;
+      }
+      await send(ws);
+      res.writeHead(200, { "content-type": "application/json" }).end('{"status":"acked"}');
+    } else if (req.method === "POST" && url.pathname === "/broadcast") {
+      await Promise.all([...clients.values()].map(send));
+      res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ acked: clients.size }));
+    } else {
+      res.writeHead(404).end();
+    }
+  });
+  server.on("upgrade", (req: IncomingMessage, socket, head) => {
+    const index = Number(req.headers["x-agent-index"]);
+    wss.handleUpgrade(req, socket, head, (ws) => {
+      clients.get(index)?.close(4000);
+      clients.set(index, ws);
+      ws.send('{"type":"connected"}');
+      ws.on("message", (data) => {
+        const message = JSON.parse(data.toString()) as { type: string; id?: string };
+        if (message.type === "ack" && message.id) {
+          waiting.get(message.id)?.();
+          waiting.delete(message.id);
+        }
+      });
+      ws.on("close", () => {
+        if (clients.get(index) === ws) clients.delete(index);
+      });
+      ws.on("error", () => undefined);
+    });
+  });
+  // Same heartbeat as agent-ws: a ping every 25 s.
+  setInterval(() => {
+    for (const ws of clients.values()) ws.ping();
+  }, 25_000).unref();
+  process.on("SIGTERM", () => {
+    for (const ws of clients.values()) ws.close(1012);
+    server.close(() => process.exit(0));
+    setTimeout(() => process.exit(0), 5000).unref();
+  });
+  server.listen(port, "127.0.0.1", () => process.stdout.write(`{"port":${port},"msg":"listening"}\n`));
+}
+
+/* ---------------------------------------------------------------- role: agents ---------------------------------------------------------------- */
+
+/** Minimal ws clients for the baseline: connect with bounded concurrency, ack every command, reconnect like the agent. */
+function bareClients(url: string, count: number) {
+  let connected = 0;
+  let inFlight = 0;
+  let stopped = false;
+  const queue: (() => void)[] = [];
+  const sockets = new Set<WebSocket>();
+  const gate = (attempt: () => void) => {
+    if (inFlight < CONNECT_CONCURRENCY) {
+      inFlight++;
+      attempt();
+    } else queue.push(attempt);
+  };
+  const release = () => {
+    inFlight--;
+    const next = queue.shift();
+    if (next) {
+      inFlight++;
+      next();
+    }
+  };
+  const start = (index: number, failures: number, lastUp: number) => {
+    gate(() => {
+      const ws = new WebSocket(url, { headers: { "x-agent-index": String(index) }, perMessageDeflate: false });
+      sockets.add(ws);
+      let opened = false;
+      let upAt = 0;
+      ws.on("open", () => {
+        opened = true;
+        upAt = Date.now();
+        connected++;
+        release();
+      });
+      ws.on("message", (data) => {
+        const message = JSON.parse(data.toString()) as { id?: string };
+        if (message.id) ws.send(JSON.stringify({ type: "ack", id: message.id, ok: true }));
+      });
+      ws.on("error", () => undefined);
+      ws.on("close", () => {
+        sockets.delete(ws);
+        if (opened) connected--;
+        else release();
+        if (stopped) return;
+        const healthy = opened && Date.now() - upAt >= BACKOFF.resetAfterMs;
+        const n = healthy ? 0 : failures + 1;
+        const cap = Math.min(BACKOFF.maxMs, BACKOFF.initialMs * 2 ** Math.max(0, n - 1));
+        setTimeout(() => start(index, n, upAt || lastUp), Math.random() * cap);
+      });
+    });
+  };
+  for (let i = 0; i < count; i++) start(i, 0, 0);
+  return {
+    connectedCount: () => connected,
+    async stop() {
+      stopped = true;
+      for (const ws of sockets) ws.close(1000);
+      await sleep(500);
+    },
+  };
+}
+
+async function agentsRole(): Promise<void> {
+  let fleet: { connectedCount(): number; stop(): Promise<void> } | undefined;
+  const reply = (message: FromChild) => process.send!(message);
+  process.on("message", async (message: ToChild) => {
+    try {
+      if (message.cmd === "connect") {
+        const started = performance.now();
+        if (message.mode === "reference") {
+          const { simulate } = await import("@patchmon-ws/agent");
+          const credentials = JSON.parse(readFileSync(message.credentialsFile!, "utf8")) as Credentials[];
+          const simulation = await simulate({
+            server: message.url,
+            agents: credentials.map((c) => ({ apiId: c.apiId, apiKey: c.apiKey })),
+            connectConcurrency: CONNECT_CONCURRENCY,
+            backoff: { initialMs: BACKOFF.initialMs, maxMs: BACKOFF.maxMs },
+          });
+          fleet = simulation;
+          await simulation.waitForConnected(credentials.length, 120_000);
+        } else {
+          fleet = bareClients(message.url, AGENTS);
+          while (fleet.connectedCount() < AGENTS) await sleep(5);
+        }
+        reply({ event: "connected", ms: performance.now() - started });
+      } else if (message.cmd === "count") {
+        reply({ event: "count", connected: fleet?.connectedCount() ?? 0 });
+      } else if (message.cmd === "stop") {
+        await fleet?.stop();
+        reply({ event: "stopped" });
+        process.exit(0);
+      }
+    } catch (err) {
+      reply({ event: "error", message: String((err as Error)?.stack ?? err) });
+    }
+  });
+}
+
+/* ------------------------------------------------------------- role: orchestrator ------------------------------------------------------------- */
+
+class AgentsProcess {
+  private readonly child: ChildProcess;
+  private pending: { resolve: (m: FromChild) => void; reject: (err: Error) => void }[] = [];
+
+  constructor() {
+    this.child = fork(SELF, ["--role=agents"], { execArgv: ["--conditions=source", "--import", "tsx"], stdio: ["ignore", "inherit", "inherit", "ipc"] });
+    this.child.on("message", (m: FromChild) => {
+      const waiter = this.pending.shift();
+      if (m.event === "error") waiter?.reject(new Error(`agents process: ${m.message}`));
+      else waiter?.resolve(m);
+    });
+    this.child.on("exit", (code) => {
+      for (const waiter of this.pending.splice(0)) waiter.reject(new Error(`agents process exited (${code})`));
+    });
+  }
+
+  private ask(message: ToChild): Promise<FromChild> {
+    return new Promise((resolve, reject) => {
+      this.pending.push({ resolve, reject });
+      this.child.send(message);
+    });
+  }
+
+  kill(): void {
+    this.child.kill("SIGKILL");
+  }
+
+  async connect(url: string, mode: "reference" | "bare", credentialsFile?: string): Promise<number> {
+    const m = await this.ask({ cmd: "connect", url, mode, ...(credentialsFile ? { credentialsFile } : {}) });
+    return (m as { ms: number }).ms;
+  }
+
+  async count(): Promise<number> {
+    return ((await this.ask({ cmd: "count" })) as { connected: number }).connected;
+  }
+
+  async stop(): Promise<void> {
+    await this.ask({ cmd: "stop" });
+  }
+}
+
+interface RunFigures {
+  stormMs: number;
+  rssPerConnKiB: number;
+  p50: number;
+  p99: number;
+  broadcastMs: number;
+  restart999Ms: number;
+  restart100Ms: number;
+}
+
+interface Target {
+  start(): Promise<{ pid: number; stop(): Promise<unknown> }>;
+  agentUrl: string;
+  mode: "reference" | "bare";
+  sendOne(index: number): Promise<void>;
+  broadcast(): Promise<void>;
+}
+
+async function timeUntilBack(agents: AgentsProcess, stop: () => Promise<unknown>, start: () => Promise<unknown>): Promise<{ at999: number; at100: number }> {
+  const began = performance.now();
+  const stopping = stop();
+  // Wait until the old server has dropped its agents, then start the new one (same port).
+  await stopping;
+  await start();
+  let at999 = NaN;
+  for (;;) {
+    const connected = await agents.count();
+    const elapsed = performance.now() - began;
+    if (Number.isNaN(at999) && connected >= Math.ceil(AGENTS * 0.999)) at999 = elapsed;
+    if (connected >= AGENTS) return { at999, at100: elapsed };
+    if (elapsed > 120_000) return { at999: Number.isNaN(at999) ? elapsed : at999, at100: elapsed };
+    await sleep(50);
+  }
+}
+
+async function measure(target: Target, credentialsFile: string | undefined): Promise<RunFigures> {
+  let server = await target.start();
+  await target.sendOne(-1).catch(() => undefined); // warm the HTTP path
+  await sleep(1000);
+  const idleRss = rssOf(server.pid);
+  const agents = new AgentsProcess();
+  try {
+    const stormMs = await agents.connect(target.agentUrl, target.mode, credentialsFile);
+    await sleep(SETTLE_MS);
+    const rssPerConnKiB = (rssOf(server.pid) - idleRss) / AGENTS / 1024;
+
+    for (let i = 0; i < 100; i++) await target.sendOne(Math.floor(Math.random() * AGENTS)); // warm-up
+    const latencies: number[] = [];
+    for (let i = 0; i < LATENCY_SAMPLES; i++) {
+      const index = Math.floor(Math.random() * AGENTS);
+      const started = performance.now();
+      await target.sendOne(index);
+      latencies.push(performance.now() - started);
+    }
+    latencies.sort((a, b) => a - b);
+
+    const broadcasts: number[] = [];
+    for (let i = 0; i < BROADCASTS; i++) {
+      const started = performance.now();
+      await target.broadcast();
+      broadcasts.push(performance.now() - started);
+    }
+
+    let next: { pid: number; stop(): Promise<unknown> } | undefined;
+    const back = await timeUntilBack(
+      agents,
+      () => server.stop(),
+      async () => {
+        next = await target.start();
+      },
+    );
+    server = next!;
+    return {
+      stormMs,
+      rssPerConnKiB,
+      p50: percentile(latencies, 50),
+      p99: percentile(latencies, 99),
+      broadcastMs: median(broadcasts),
+      restart999Ms: back.at999,
+      restart100Ms: back.at100,
+    };
+  } finally {
+    await Promise.race([agents.stop(), sleep(15_000)]).catch(() => undefined);
+    agents.kill();
+    await server.stop();
+  }
+}
+
+// Imported lazily so the child roles do not load the test harness.
+let percentile: (sorted: readonly number[], p: number) => number;
+let median: (values: readonly number[]) => number;
+
+async function orchestrate(): Promise<void> {
+  const report = await import("./lib/report.js");
+  percentile = report.percentile;
+  median = report.median;
+  const { freePort, REPO_ROOT, ManagedProcess, startAuth, startNatsServer, startRedisServer, startService } = await import("@patchmon-ws/testkit");
+
+  const workDir = mkdtempSync(join(tmpdir(), "patchmon-ws-bench-agent-ws-"));
+  const nats = await startNatsServer();
+  const redis = await startRedisServer();
+  const auth = await startAuth(nats.url, { AGENT_AUTH_MAX_FAILURES: "1000000" });
+  try {
+    const token = await auth.adminToken();
+    process.stdout.write(`creating ${AGENTS} hosts...\n`);
+    const credentials: Credentials[] = new Array(AGENTS);
+    let next = 0;
+    await Promise.all(
+      Array.from({ length: 32 }, async () => {
+        for (let i = next++; i < AGENTS; i = next++) {
+          const { host, apiKey } = await auth.client.createHost(token, { name: `bench-${i}` });
+          credentials[i] = { apiId: host.apiId, apiKey, hostId: host.id };
+        }
+      }),
+    );
+    const credentialsFile = join(workDir, "credentials.json");
+    writeFileSync(credentialsFile, JSON.stringify(credentials));
+
+    const agentWsPort = await freePort();
+    const agentWsUrl = `http://127.0.0.1:${agentWsPort}`;
+    const headers = { authorization: `Bearer ${token}`, "content-type": "application/json" };
+    const post = async (url: string, body: unknown, expect: (b: Record<string, unknown>) => boolean) => {
+      const res = await fetch(url, { method: "POST", headers, body: JSON.stringify(body) });
+      const parsed = (await res.json()) as Record<string, unknown>;
+      if (!expect(parsed)) throw new Error(`unexpected answer ${res.status}: ${JSON.stringify(parsed).slice(0, 300)}`);
+    };
+    const agentWs: Target = {
+      mode: "reference",
+      agentUrl: agentWsUrl,
+      async start() {
+        const service = await startService(
+          "agent-ws",
+          { NATS_URL: nats.url, REDIS_URL: redis.url, LOG_LEVEL: "info", MAX_PENDING_UPGRADES: "5000" },
+          { port: agentWsPort },
+        );
+        return { pid: service.process.child.pid!, stop: () => service.stop() };
+      },
+      async sendOne(index) {
+        const hostId = index < 0 ? credentials[0]!.hostId : credentials[index]!.hostId;
+        await post(`${agentWsUrl}/api/v1/agents/${hostId}/commands`, { command: { type: "report_now" } }, (b) => index < 0 || b.status === "acked");
+      },
+      async broadcast() {
+        await post(`${agentWsUrl}/api/v1/agents/commands`, { hostIds: "all", command: { type: "report_now" } }, (b) => (b.summary as { acked?: number })?.acked === AGENTS);
+      },
+    };
+
+    const barePort = await freePort();
+    const bareUrl = `http://127.0.0.1:${barePort}`;
+    const bare: Target = {
+      mode: "bare",
+      agentUrl: `ws://127.0.0.1:${barePort}/`,
+      async start() {
+        const child = new ManagedProcess(process.execPath, ["--conditions=source", "--import", "tsx", SELF, "--role=bare-server"], {
+          cwd: REPO_ROOT,
+          env: { ...process.env, PORT: String(barePort) },
+        });
+        await child.waitForOutput(/"msg":"listening"/);
+        return { pid: child.child.pid!, stop: () => child.stop() };
+      },
+      async sendOne(index) {
+        await fetch(`${bareUrl}/send?i=${index}`, { method: "POST" }).then((r) => r.text());
+      },
+      async broadcast() {
+        await post(`${bareUrl}/broadcast`, {}, (b) => b.acked === AGENTS);
+      },
+    };
+
+    const ours: RunFigures[] = [];
+    const baseline: RunFigures[] = [];
+    for (let run = 1; run <= RUNS; run++) {
+      process.stdout.write(`run ${run}/${RUNS}: bare ws baseline...\n`);
+      baseline.push(await measure(bare, undefined));
+      process.stdout.write(`run ${run}/${RUNS}: agent-ws...\n`);
+      ours.push(await measure(agentWs, credentialsFile));
+      process.stdout.write(`  agent-ws ${JSON.stringify(ours.at(-1))}\n  bare     ${JSON.stringify(baseline.at(-1))}\n`);
+    }
+
+    const m = (runs: RunFigures[], key: keyof RunFigures) => median(runs.map((r) => r[key]));
+    const figure = (name: string, key: keyof RunFigures, unit: string, goal: string, met: (v: number) => boolean) => ({
+      name,
+      value: m(ours, key),
+      unit,
+      baseline: m(baseline, key),
+      baselineName: "bare ws",
+      goal,
+      met: met(m(ours, key)),
+    });
+    report.printAndSave({
+      bench: "agent-ws",
+      date: new Date().toISOString(),
+      machine: report.machine(),
+      method:
+        `${RUNS} runs, each with fresh server processes; ${AGENTS} agents (reference agent simulate() for agent-ws, minimal ws clients for the bare baseline) ` +
+        `in a child process, ${CONNECT_CONCURRENCY} connection attempts in flight; agent-ws with real NATS, Redis and auth on loopback, LOG_LEVEL=info; ` +
+        `latency = ${LATENCY_SAMPLES} serial HTTP POSTs to random hosts answered after the agent's ack; broadcast = median of ${BROADCASTS}; ` +
+        `restart = SIGTERM (agents told to reconnect), new process on the same port, agents back with full-jitter backoff from 1 s; medians of per-run figures`,
+      runs: RUNS,
+      figures: [
+        figure(`connect storm, ${AGENTS} agents`, "stormMs", "ms", "<= 10000 ms", (v) => v <= 10_000),
+        figure("RSS per connection", "rssPerConnKiB", "KiB", "<= 20 KiB", (v) => v <= 20),
+        figure(`command latency p50 (API → agent ack, ${AGENTS} connected)`, "p50", "ms", "< 2 ms", (v) => v < 2),
+        figure(`command latency p99 (API → agent ack, ${AGENTS} connected)`, "p99", "ms", "< 10 ms", (v) => v < 10),
+        figure(`broadcast to all ${AGENTS} (all acked)`, "broadcastMs", "ms", "< 1000 ms", (v) => v < 1000),
+        figure("restart: 99.9 % of agents back", "restart999Ms", "ms", "<= 60000 ms", (v) => v <= 60_000),
+        figure("restart: 100 % of agents back", "restart100Ms", "ms", "", () => true),
+      ],
+    });
+  } finally {
+    await auth.service.stop().catch(() => undefined);
+    await redis.dispose();
+    await nats.dispose();
+    rmSync(workDir, { recursive: true, force: true });
+  }
+}
+
+if (role === "agents") await agentsRole();
+else if (role === "bare-server") await bareServer();
+else await orchestrate();
