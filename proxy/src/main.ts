@@ -14,7 +14,7 @@
  *
  * Exit codes: 0 after SIGTERM/SIGINT, 78 for an invalid configuration, 1 for any other start-up failure.
  */
-import { ConfigError, createLogger } from "@patchmon-ws/service-kit";
+import { createLogger, runMain } from "@patchmon-ws/service-kit";
 import { loadEdgeConfig } from "./config.js";
 import { startEdge } from "./edge.js";
 
@@ -47,11 +47,4 @@ async function main(): Promise<void> {
   process.once("SIGINT", stop);
 }
 
-main().catch((err: unknown) => {
-  if (err instanceof ConfigError) {
-    process.stderr.write(`edge: ${err.message}\n`);
-    process.exit(78);
-  }
-  process.stderr.write(`edge: failed to start: ${err instanceof Error ? err.stack : String(err)}\n`);
-  process.exit(1);
-});
+runMain("edge", main);

@@ -6,3 +6,4 @@ export * from "./failure-limiter.js";
 export * from "./nats.js";
 export * from "./origin.js";
 export * from "./service-runtime.js";
+export * from "./run-main.js";

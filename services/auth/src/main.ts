@@ -1,4 +1,4 @@
-import { ConfigError, connectNats, createLogger, natsConnected, ServiceRuntime } from "@patchmon-ws/service-kit";
+import { connectNats, createLogger, natsConnected, runMain, ServiceRuntime } from "@patchmon-ws/service-kit";
 import { AuthService } from "./auth-service.js";
 import { loadAuthConfig } from "./config.js";
 import { createHttpApi } from "./http-api.js";
@@ -52,11 +52,4 @@ async function main(): Promise<void> {
   runtime.installSignalHandlers();
 }
 
-main().catch((err: unknown) => {
-  if (err instanceof ConfigError) {
-    process.stderr.write(`auth: ${err.message}\n`);
-    process.exit(78);
-  }
-  process.stderr.write(`auth: failed to start: ${err instanceof Error ? err.stack : String(err)}\n`);
-  process.exit(1);
-});
+runMain("auth", main);

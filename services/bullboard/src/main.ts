@@ -1,4 +1,4 @@
-import { ConfigError, connectNats, createLogger, ServiceRuntime } from "@patchmon-ws/service-kit";
+import { connectNats, createLogger, runMain, ServiceRuntime } from "@patchmon-ws/service-kit";
 import { attachBullboard } from "./bullboard-service.js";
 import { loadBullboardConfig } from "./config.js";
 
@@ -21,11 +21,4 @@ async function main(): Promise<void> {
   runtime.installSignalHandlers();
 }
 
-main().catch((err: unknown) => {
-  if (err instanceof ConfigError) {
-    process.stderr.write(`bullboard: ${err.message}\n`);
-    process.exit(78);
-  }
-  process.stderr.write(`bullboard: failed to start: ${err instanceof Error ? err.stack : String(err)}\n`);
-  process.exit(1);
-});
+runMain("bullboard", main);
