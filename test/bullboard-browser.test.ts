@@ -93,9 +93,13 @@ const QUEUES = [...ALL_QUEUES, EXTRA_QUEUE, discovered];
 async function expectEveryQueueRendered(page: Page): Promise<void> {
   // Statuses of the board's own API calls, reported if the cards never show (seen once on a loaded CI machine).
   const apiStatuses: number[] = [];
+  const problems: string[] = [];
   page.on("response", (r) => {
     if (r.url().includes("/bullboard/api/queues")) apiStatuses.push(r.status());
+    if (r.status() >= 400) problems.push(`${r.status()} ${r.url()}`);
   });
+  page.on("pageerror", (e) => problems.push(`pageerror ${e.message}`));
+  page.on("requestfailed", (r) => problems.push(`failed ${r.url()} ${r.failure()?.errorText ?? ""}`));
   const waitForAll = async (timeout: number) => {
     for (const name of QUEUES) {
       await page.locator("aside").getByText(name, { exact: true }).waitFor({ state: "visible", timeout });
@@ -107,7 +111,9 @@ async function expectEveryQueueRendered(page: Page): Promise<void> {
   } catch (err) {
     const shot = join(tmpdir(), `bullboard-${Date.now()}.png`);
     await page.screenshot({ path: shot, fullPage: true }).catch(() => undefined);
-    console.warn(`queues not all rendered (api statuses ${apiStatuses.join(",") || "none"}; screenshot ${shot}); reloading once: ${String(err)}`);
+    console.warn(
+      `queues not all rendered (api statuses ${apiStatuses.join(",") || "none"}; ${problems.join(" | ")}; screenshot ${shot}); reloading once: ${String(err)}`,
+    );
     // One reload: the board must render every queue from a fresh load; a second miss fails the test.
     await page.reload();
     await waitForAll(30_000);
