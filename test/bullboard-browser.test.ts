@@ -9,7 +9,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { randomBytes } from "node:crypto";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { chromium, type BrowserContext, type Page } from "playwright-core";
 import { startEdge, type Edge } from "@patchmon-ws/edge";
 import { ALL_QUEUES } from "@patchmon-ws/protocol";
@@ -63,7 +63,21 @@ beforeAll(async () => {
     headless: true,
     ignoreHTTPSErrors: true,
   });
+  // What went wrong in the browser, printed when a test fails (a blank board was seen once on a loaded machine).
+  context.on("page", (page) => {
+    page.on("pageerror", (e) => browserProblems.push(`pageerror ${e.message}`));
+    page.on("requestfailed", (r) => browserProblems.push(`failed ${r.url()} ${r.failure()?.errorText ?? ""}`));
+    page.on("response", (r) => {
+      if (r.status() >= 400) browserProblems.push(`${r.status()} ${r.request().method()} ${r.url()}`);
+    });
+  });
 }, 120_000);
+
+const browserProblems: string[] = [];
+afterEach((ctx) => {
+  if (ctx.task.result?.state === "fail") console.warn(`browser problems during the test:\n${browserProblems.join("\n")}`);
+  browserProblems.length = 0;
+});
 
 afterAll(async () => {
   await context?.close();
@@ -91,32 +105,9 @@ const QUEUES = [...ALL_QUEUES, EXTRA_QUEUE, discovered];
 
 /** Every queue in the sidebar and as a card on the overview (Bull Board polls, so a late queue shows up soon). */
 async function expectEveryQueueRendered(page: Page): Promise<void> {
-  // Statuses of the board's own API calls, reported if the cards never show (seen once on a loaded CI machine).
-  const apiStatuses: number[] = [];
-  const problems: string[] = [];
-  page.on("response", (r) => {
-    if (r.url().includes("/bullboard/api/queues")) apiStatuses.push(r.status());
-    if (r.status() >= 400) problems.push(`${r.status()} ${r.url()}`);
-  });
-  page.on("pageerror", (e) => problems.push(`pageerror ${e.message}`));
-  page.on("requestfailed", (r) => problems.push(`failed ${r.url()} ${r.failure()?.errorText ?? ""}`));
-  const waitForAll = async (timeout: number) => {
-    for (const name of QUEUES) {
-      await page.locator("aside").getByText(name, { exact: true }).waitFor({ state: "visible", timeout });
-      await page.locator('[class*="queueCard"]').filter({ hasText: name }).first().waitFor({ state: "visible", timeout });
-    }
-  };
-  try {
-    await waitForAll(30_000);
-  } catch (err) {
-    const shot = join(tmpdir(), `bullboard-${Date.now()}.png`);
-    await page.screenshot({ path: shot, fullPage: true }).catch(() => undefined);
-    console.warn(
-      `queues not all rendered (api statuses ${apiStatuses.join(",") || "none"}; ${problems.join(" | ")}; screenshot ${shot}); reloading once: ${String(err)}`,
-    );
-    // One reload: the board must render every queue from a fresh load; a second miss fails the test.
-    await page.reload();
-    await waitForAll(30_000);
+  for (const name of QUEUES) {
+    await page.locator("aside").getByText(name, { exact: true }).waitFor({ state: "visible", timeout: 30_000 });
+    await page.locator('[class*="queueCard"]').filter({ hasText: name }).first().waitFor({ state: "visible", timeout: 30_000 });
   }
 }
 
@@ -137,8 +128,10 @@ async function watchCsp(page: Page): Promise<string[]> {
   return violations;
 }
 
-// A cold Chromium start and first page load can take many seconds on a loaded two-core CI machine.
-describe("bullboard in Chromium through the TLS edge", { timeout: 120_000 }, () => {
+// A cold Chromium start and first page load can take many seconds on a loaded two-core CI machine. About one full
+// run in three from a fresh clone showed a blank board once (not reproduced alone, even under CPU load); the
+// browser's errors and failed requests are printed on failure, and a failed test is retried once.
+describe("bullboard in Chromium through the TLS edge", { timeout: 120_000, retry: 1 }, () => {
   it("signs in with a ticket and renders every queue", async () => {
     const page = await context.newPage();
     const violations = await watchCsp(page);
