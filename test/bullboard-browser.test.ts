@@ -128,9 +128,10 @@ async function watchCsp(page: Page): Promise<string[]> {
   return violations;
 }
 
-// A cold Chromium start and first page load can take many seconds on a loaded two-core CI machine. About one full
-// run in three from a fresh clone showed a blank board once (not reproduced alone, even under CPU load); the
-// browser's errors and failed requests are printed on failure, and a failed test is retried once.
+// A cold Chromium start and first page load can take many seconds on a loaded two-core CI machine. The browser's
+// errors and failed requests are printed on failure (they showed the edge closing every client connection after one
+// response: a CSS chunk failed with ERR_TOO_MANY_RETRIES and the board rendered blank; fixed in the edge), and a
+// failed test is retried once.
 describe("bullboard in Chromium through the TLS edge", { timeout: 120_000, retry: 1 }, () => {
   it("signs in with a ticket and renders every queue", async () => {
     const page = await context.newPage();

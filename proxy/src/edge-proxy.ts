@@ -59,6 +59,10 @@ export class EdgeProxy {
     });
     // An upstream dying mid-response cuts the client's response too, instead of leaving it hanging.
     this.proxy.on("proxyRes", (proxyRes, _req, res) => {
+      // Hop-by-hop: the upstream connection is one-shot (Connection: close), the client's is not. Traefik (Go's
+      // ReverseProxy) never forwards these; passing them on closed every client connection after one response.
+      delete proxyRes.headers.connection;
+      delete proxyRes.headers["keep-alive"];
       proxyRes.once("close", () => {
         if (!proxyRes.complete) res.destroy();
       });

@@ -13,6 +13,9 @@ import { Router } from "./router.js";
 import { ROUTES, type RouteDefinition } from "./routes.js";
 import { UpstreamRegistry } from "./upstream-registry.js";
 
+/** Idle keep-alive connections from clients are kept this long, as Traefik's default idleTimeout. */
+export const EDGE_IDLE_TIMEOUT_MS = 180_000;
+
 /** Documented defaults (README configuration table). */
 export const EDGE_DEFAULTS = {
   host: "127.0.0.1",
@@ -122,7 +125,18 @@ export async function startEdge(options: EdgeOptions): Promise<Edge> {
       socket.once("close", () => connections.delete(socket));
     });
 
-  const server = createHttpsServer({ cert: tls.cert, key: tls.key, minVersion: "TLSv1.2" }, edgeProxy.handleRequest);
+  const server = createHttpsServer(
+    {
+      cert: tls.cert,
+      key: tls.key,
+      minVersion: "TLSv1.2",
+      // Traefik keeps idle client connections 180 s (entryPoints.respondingTimeouts.idleTimeout). Node's 5 s default
+      // made browsers reuse connections the edge had just closed: Chromium failed a CSS chunk with
+      // ERR_TOO_MANY_RETRIES and Bull Board rendered blank.
+      keepAliveTimeout: EDGE_IDLE_TIMEOUT_MS,
+    },
+    edgeProxy.handleRequest,
+  );
   server.on("upgrade", edgeProxy.handleUpgrade);
   // A failed TLS handshake (plain HTTP on this port, a client that distrusts the certificate) closes that socket only.
   server.on("tlsClientError", (err, socket) => {

@@ -280,3 +280,27 @@ describe("not found", () => {
     }
   });
 });
+
+describe("client keep-alive", () => {
+  it("keeps client connections alive across responses, and idle ones past Node's 5 s default (Traefik: 180 s)", async () => {
+    const { Agent, request } = await import("node:https");
+    const auth = await upstream("auth");
+    const e = await edge({ upstreams: { auth: [auth.url] } });
+    const agent = new Agent({ keepAlive: true, maxSockets: 1, ca: e.certificate });
+    const get = () =>
+      new Promise<{ status: number; reused: boolean }>((resolve, reject) => {
+        const req = request({ host: "127.0.0.1", port: e.port, path: "/api/v1/auth/me", agent, servername: "localhost" }, (res) => {
+          res.resume();
+          res.on("end", () => resolve({ status: res.statusCode ?? 0, reused: req.reusedSocket }));
+        });
+        req.on("error", reject);
+        req.end();
+      });
+    expect(await get()).toEqual({ status: 200, reused: false });
+    // The upstream connection is one-shot; its Connection: close must not close the client's connection.
+    expect(await get()).toEqual({ status: 200, reused: true });
+    await new Promise((r) => setTimeout(r, 6000));
+    expect(await get()).toEqual({ status: 200, reused: true });
+    agent.destroy();
+  }, 20_000);
+});
