@@ -120,7 +120,9 @@ describe("durable command queue (BullMQ on redis-server)", () => {
     jobs.push(await enqueue(h, { type: "integration_toggle", integration: "docker", enabled: true }));
     jobs.push(await enqueue(h, { type: "integration_toggle", integration: "docker", enabled: false }));
     jobs.push(await enqueue(h, { type: "compliance_scan_cancel" }));
-    expect(jobs[1]!.replaces).toBe(jobs[0]!.jobId);
+    // The second report_now replaces the first, unless the worker held the first at that instant (then the first is
+    // skipped later, when it finds a newer one): either way only one report_now is delivered (asserted below).
+    expect([jobs[0]!.jobId, null]).toContain(jobs[1]!.replaces);
     await eventually(async () => (await Promise.all(jobs.map((j) => state(j.jobId)))).every((s) => s === "delayed" || s === "completed"), 10_000, "parked");
     expect(router.delivered).toEqual([]);
     router.online.add(h);
