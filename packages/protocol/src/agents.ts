@@ -5,6 +5,7 @@
  */
 import { z } from "zod";
 import { IDENTIFIER_PATTERN, HostId } from "./ids.js";
+import { replyOf } from "./replies.js";
 import { AGENT_TO_SERVER_TYPES, CommandId, ServerToAgentMessage, type AgentToServerType } from "./agent-messages.js";
 
 function token(id: string): string {
@@ -54,6 +55,10 @@ export const DISCONNECT_REASONS = [
   "policy_violation",
   "message_too_big",
   "socket_error",
+  /** More pings than the ping-flood policy allows (closed with 1008). */
+  "ping_flood",
+  /** The TCP connection ended without a close frame (recorded with code 1006). */
+  "connection_lost",
 ] as const;
 export const DisconnectReason = z.enum(DISCONNECT_REASONS);
 export type DisconnectReason = z.infer<typeof DisconnectReason>;
@@ -169,21 +174,8 @@ export const BatchDeliveryRequest = z.looseObject({
 });
 export type BatchDeliveryRequest = z.infer<typeof BatchDeliveryRequest>;
 
-const ErrorReply = z.looseObject({
-  ok: z.literal(false),
-  code: z.string(),
-  error: z.string(),
-  retryAfter: z.number().optional(),
-});
-
-export const CommandDeliveryReply = z.discriminatedUnion("ok", [
-  z.looseObject({ ok: z.literal(true), result: DeliveryResult }),
-  ErrorReply,
-]);
+export const CommandDeliveryReply = replyOf({ result: DeliveryResult });
 export type CommandDeliveryReply = z.infer<typeof CommandDeliveryReply>;
 
-export const BatchDeliveryReply = z.discriminatedUnion("ok", [
-  z.looseObject({ ok: z.literal(true), results: z.array(DeliveryResult) }),
-  ErrorReply,
-]);
+export const BatchDeliveryReply = replyOf({ results: z.array(DeliveryResult) });
 export type BatchDeliveryReply = z.infer<typeof BatchDeliveryReply>;

@@ -1,7 +1,8 @@
 /** Messages exchanged with the auth service over NATS, and the user/host shapes other services see. */
 import { z } from "zod";
 import { ApiId, HostId, SessionId, UserId } from "./ids.js";
-import { ErrorCatalogue, type ErrorCode } from "./errors.js";
+import { CodedError } from "./errors.js";
+import { replyOf } from "./replies.js";
 
 export const PERMISSIONS = ["can_use_ssh_terminal", "can_manage_hosts", "can_view_queues", "can_manage_users"] as const;
 export const Permission = z.enum(PERMISSIONS);
@@ -14,6 +15,16 @@ export type Role = z.infer<typeof Role>;
 /** Admins hold every permission; users hold what was granted to them. */
 export function effectivePermissions(role: Role, granted: readonly Permission[]): Permission[] {
   return role === "admin" ? [...PERMISSIONS] : PERMISSIONS.filter((p) => granted.includes(p));
+}
+
+/** Whether a verified principal may do what `permission` guards (admins may do everything). */
+export function hasPermission(principal: { role: Role; permissions: readonly Permission[] }, permission: Permission): boolean {
+  return principal.role === "admin" || principal.permissions.includes(permission);
+}
+
+/** Throws FORBIDDEN naming the permission when the principal lacks it. */
+export function requirePermission(principal: { role: Role; permissions: readonly Permission[] }, permission: Permission): void {
+  if (!hasPermission(principal, permission)) throw new CodedError("FORBIDDEN", `This needs the ${permission} permission.`);
 }
 
 export const TICKET_PURPOSES = ["ssh-terminal", "bullboard", "agent-status"] as const;
@@ -60,23 +71,6 @@ export const HostRecord = z.object({
 });
 export type HostRecord = z.infer<typeof HostRecord>;
 
-const ErrorReply = z.object({
-  ok: z.literal(false),
-  code: z.string(),
-  error: z.string(),
-  retryAfter: z.number().optional(),
-});
-export type ErrorReply = z.infer<typeof ErrorReply>;
-
-export function errorReply(code: ErrorCode, error?: string, retryAfter?: number): ErrorReply {
-  return retryAfter === undefined
-    ? { ok: false, code, error: error ?? ErrorCatalogue[code].message }
-    : { ok: false, code, error: error ?? ErrorCatalogue[code].message, retryAfter };
-}
-
-const reply = <T extends z.ZodRawShape>(shape: T) =>
-  z.discriminatedUnion("ok", [z.object({ ok: z.literal(true), ...shape }).passthrough(), ErrorReply.passthrough()]);
-
 /** Source address of the client, for per-address rate limits and audit. */
 const SourceAddress = z.string().max(64).optional();
 
@@ -93,7 +87,7 @@ export const VerifyAccessRequest = z.object({
   audience: TokenAudience.default("api"),
   sourceAddress: SourceAddress,
 });
-export const VerifyAccessReply = reply({ principal: Principal });
+export const VerifyAccessReply = replyOf({ principal: Principal });
 
 export const ConsumeTicketRequest = z.object({
   ticket: z.string().min(1).max(256),
@@ -104,7 +98,7 @@ export const ConsumeTicketRequest = z.object({
   /** Also issue a short-lived token for this audience (e.g. the bullboard cookie), bound to the same session. */
   issueToken: z.object({ audience: TokenAudience }).optional(),
 });
-export const ConsumeTicketReply = reply({
+export const ConsumeTicketReply = replyOf({
   principal: Principal,
   token: z.string().optional(),
   tokenExpiresAt: z.number().int().optional(),
@@ -115,10 +109,10 @@ export const VerifyAgentRequest = z.object({
   apiKey: z.string().min(1).max(1024),
   sourceAddress: SourceAddress,
 });
-export const VerifyAgentReply = reply({ host: HostRecord });
+export const VerifyAgentReply = replyOf({ host: HostRecord });
 
 export const GetHostRequest = z.object({ hostId: HostId });
-export const GetHostReply = reply({ host: HostRecord });
+export const GetHostReply = replyOf({ host: HostRecord });
 
 export const PinHostKeyRequest = z.object({
   hostId: HostId,
@@ -126,7 +120,7 @@ export const PinHostKeyRequest = z.object({
   fingerprint: z.string().min(1).max(128),
 });
 /** `pinned` says whether this call pinned it; `hostKey` is the key pinned now (ours or an earlier one). */
-export const PinHostKeyReply = reply({ pinned: z.boolean(), hostKey: PinnedHostKey });
+export const PinHostKeyReply = replyOf({ pinned: z.boolean(), hostKey: PinnedHostKey });
 
 export const REVOCATION_REASONS = [
   "logout",

@@ -19,6 +19,15 @@ export const CloseCode = {
   TARGET_UNAVAILABLE: 4006,
 } as const;
 
+/**
+ * Codes a peer can observe but that are never sent in a close frame (RFC 6455 §7.4.1): services record them as the
+ * reason a connection ended.
+ */
+export const ObservedCloseCode = {
+  /** The TCP connection ended without a close frame (a crash, a cut cable, a terminate()). */
+  ABNORMAL_CLOSURE: 1006,
+} as const;
+
 export type CloseCodeName = keyof typeof CloseCode;
 export type CloseCodeValue = (typeof CloseCode)[CloseCodeName];
 
@@ -39,8 +48,30 @@ export const CLOSE_CODE_DESCRIPTIONS: Record<CloseCodeName, string> = {
   TARGET_UNAVAILABLE: "The terminal target (the host or its agent) became unreachable.",
 };
 
-/** WebSocket close reasons must fit in 123 bytes of UTF-8. */
+export const OBSERVED_CLOSE_CODE_DESCRIPTIONS: Record<keyof typeof ObservedCloseCode, string> = {
+  ABNORMAL_CLOSURE: "Never sent: recorded when the connection ended without a close frame (the peer or its network died).",
+};
+
+/**
+ * The documented close for a connection whose credentials a revocation event withdrew: a deleted host closes its
+ * agent with HOST_DELETED, everything else (a rotated key, a logout, a disabled, deleted or changed user) with
+ * CREDENTIALS_REVOKED and the reason in the text.
+ */
+export function revocationClose(event: { kind: "user" | "session" | "host"; reason: string }): { code: CloseCodeValue; text: string } {
+  if (event.kind === "host") {
+    return event.reason === "host_deleted"
+      ? { code: CloseCode.HOST_DELETED, text: "host deleted" }
+      : { code: CloseCode.CREDENTIALS_REVOKED, text: "API key rotated or revoked" };
+  }
+  if (event.reason === "user_changed") return { code: CloseCode.CREDENTIALS_REVOKED, text: "permissions changed; reconnect" };
+  return { code: CloseCode.CREDENTIALS_REVOKED, text: `credentials revoked (${event.reason})` };
+}
+
+const utf8 = new TextEncoder();
+const utf8Decoder = new TextDecoder();
+
+/** WebSocket close reasons must fit in 123 bytes of UTF-8. (TextEncoder, not Buffer: this module runs in browsers.) */
 export function closeReason(text: string): string {
-  const bytes = Buffer.from(text, "utf8");
-  return bytes.length <= 123 ? text : bytes.subarray(0, 120).toString("utf8").replace(/\uFFFD$/, "") + "...";
+  const bytes = utf8.encode(text);
+  return bytes.length <= 123 ? text : utf8Decoder.decode(bytes.subarray(0, 120)).replace(/\uFFFD$/, "") + "...";
 }

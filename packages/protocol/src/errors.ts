@@ -1,3 +1,5 @@
+import { z } from "zod";
+
 /**
  * Stable, coded errors (Fastify style). Every rejection a client can see, over HTTP, in an upgrade rejection
  * or in a NATS reply, carries one of these codes. Codes are never reused for another meaning.
@@ -22,17 +24,38 @@ export const ErrorCatalogue = {
   ORIGIN_FORBIDDEN: { status: 403, message: "This Origin is not allowed." },
   METHOD_NOT_ALLOWED: { status: 405, message: "This method is not allowed here." },
   CONFLICT: { status: 409, message: "The resource changed or already exists." },
+  AGENT_OFFLINE: { status: 409, message: "The host's agent is not connected." },
   USERNAME_TAKEN: { status: 409, message: "That username is already taken." },
   LAST_ADMIN: { status: 409, message: "The last active admin cannot be removed, demoted or disabled." },
   PAYLOAD_TOO_LARGE: { status: 413, message: "The request body is too large." },
+  UNSUPPORTED_WEBSOCKET_VERSION: {
+    status: 426,
+    message: "Only WebSocket protocol versions 13 and 8 are supported.",
+    headers: { "Sec-WebSocket-Version": "13, 8" },
+  },
   RATE_LIMITED: { status: 429, message: "Too many attempts; try again later." },
   INTERNAL: { status: 500, message: "Internal error." },
   NO_UPSTREAM: { status: 502, message: "No live upstream for this route." },
   DEPENDENCY_UNAVAILABLE: { status: 503, message: "A dependency is unavailable; try again later." },
+  OVERLOADED: { status: 503, message: "This replica is at capacity; try again shortly (another replica may take it)." },
   SHUTTING_DOWN: { status: 503, message: "The service is shutting down; try again." },
-} as const satisfies Record<string, { status: number; message: string }>;
+} as const satisfies Record<string, { status: number; message: string; headers?: Record<string, string> }>;
 
 export type ErrorCode = keyof typeof ErrorCatalogue;
+export const ERROR_CODES = Object.keys(ErrorCatalogue) as ErrorCode[];
+
+/** Extra response headers a code always carries (e.g. 426 names the supported WebSocket version). */
+export function errorHeaders(code: ErrorCode): Readonly<Record<string, string>> {
+  const entry = ErrorCatalogue[code];
+  return "headers" in entry ? entry.headers : {};
+}
+
+export function isErrorCode(value: unknown): value is ErrorCode {
+  return typeof value === "string" && Object.hasOwn(ErrorCatalogue, value);
+}
+
+/** An error code on the wire; a code this build does not know (from a newer peer) is read as INTERNAL, not refused. */
+export const ErrorCode = z.string().transform((code): ErrorCode => (isErrorCode(code) ? code : "INTERNAL"));
 
 export interface ErrorBody {
   error: string;
@@ -64,7 +87,7 @@ export class CodedError extends Error {
 
   /** Rebuilds an error received in a NATS reply or an HTTP body. Unknown codes become INTERNAL. */
   static fromBody(body: { code?: unknown; error?: unknown; message?: unknown; retryAfter?: unknown }): CodedError {
-    const code = typeof body.code === "string" && body.code in ErrorCatalogue ? (body.code as ErrorCode) : "INTERNAL";
+    const code = isErrorCode(body.code) ? body.code : "INTERNAL";
     const message = typeof body.error === "string" ? body.error : typeof body.message === "string" ? body.message : undefined;
     const retryAfter = typeof body.retryAfter === "number" ? body.retryAfter : undefined;
     return new CodedError(code, message, retryAfter === undefined ? {} : { retryAfter });

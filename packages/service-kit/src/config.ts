@@ -1,5 +1,8 @@
 import { z } from "zod";
 
+/** The longest server ping interval any service may be configured with (DESIGN.md §3: ping ≤ 30 s). */
+export const MAX_PING_INTERVAL_MS = 30_000;
+
 /** Thrown at start-up when the environment is invalid; the message names every bad variable. */
 export class ConfigError extends Error {
   readonly variables: string[];
@@ -60,6 +63,8 @@ export const env = {
       .refine((v) => v.split(",").every((u) => URL.canParse(u.trim()) && protocols.includes(new URL(u.trim()).protocol)), {
         message: `must be a URL (or comma-separated URLs) with scheme ${protocols.join(" or ")}`,
       }),
+  /** A server ping interval: at most MAX_PING_INTERVAL_MS (DESIGN.md §3), so a dead peer is found within a minute. */
+  pingInterval: (fallback: number) => z.coerce.number().int().min(100).max(MAX_PING_INTERVAL_MS).default(fallback),
   logLevel: () => z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
 };
 

@@ -4,7 +4,7 @@ import type { z } from "zod";
 import { CodedError, errorReply } from "@patchmon-ws/protocol";
 import type { Logger } from "./logger.js";
 
-export type { NatsConnection };
+export type { NatsConnection, Subscription };
 
 export interface NatsOptions {
   servers: string;

@@ -1,6 +1,6 @@
 import type { Duplex } from "node:stream";
 import { STATUS_CODES, type ServerResponse } from "node:http";
-import { CodedError, type ErrorCode } from "@patchmon-ws/protocol";
+import { CodedError, errorHeaders, type ErrorCode } from "@patchmon-ws/protocol";
 
 /** Normalises anything thrown into a CodedError; unknown errors become INTERNAL without leaking their message. */
 export function toCodedError(err: unknown): CodedError {
@@ -12,6 +12,7 @@ function headersFor(error: CodedError, bodyLength: number): Record<string, strin
     "Content-Type": "application/json; charset=utf-8",
     "Content-Length": bodyLength,
     "Cache-Control": "no-store",
+    ...errorHeaders(error.code),
   };
   if (error.retryAfter !== undefined) headers["Retry-After"] = Math.max(1, Math.ceil(error.retryAfter));
   return headers;

@@ -8,6 +8,7 @@ import type { Logger } from "./logger.js";
 import { redactUrl } from "./logger.js";
 import { ProxyTrust } from "./proxy-trust.js";
 import { rejectUpgrade, sendError, toCodedError } from "./rejections.js";
+import { checkHandshake } from "./sockets/handshake.js";
 
 export type ReadinessCheck = () => boolean | Promise<boolean>;
 export type UpgradeHandler = (req: IncomingMessage, socket: Duplex, head: Buffer) => void | Promise<void>;
@@ -90,9 +91,13 @@ export class ServiceRuntime {
       if (this.draining) return rejectUpgrade(socket, new CodedError("SHUTTING_DOWN", undefined, { retryAfter: 1 }));
       if (!this.upgradeHandler) return rejectUpgrade(socket, "NOT_FOUND");
       const handler = this.upgradeHandler;
-      // then(): a handler that throws synchronously is caught like one that rejects.
+      // then(): a handler that throws synchronously is caught like one that rejects. The handshake is checked
+      // first, so that ws never answers a malformed one itself in plain text.
       Promise.resolve()
-        .then(() => handler(req, socket, head))
+        .then(() => {
+          checkHandshake(req);
+          return handler(req, socket, head);
+        })
         .catch((err: unknown) => {
           const error = toCodedError(err);
           if (error.code === "INTERNAL") this.logger.error({ err, url: redactUrl(req.url) }, "upgrade failed");

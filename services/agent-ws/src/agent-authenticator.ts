@@ -1,11 +1,9 @@
-import type { NatsConnection } from "@nats-io/transport-node";
-import { AuthSubjects, CodedError, VerifyAgentReply, type HostRecord } from "@patchmon-ws/protocol";
-import { requestJson, toCodedError, unwrapReply, type FailureLimiter } from "@patchmon-ws/service-kit";
+import { CodedError, type HostRecord } from "@patchmon-ws/protocol";
+import { toCodedError, type AuthClient, type FailureLimiter } from "@patchmon-ws/service-kit";
+import type { AgentCredentials } from "./agent-credentials.js";
 import type { AgentWsMetrics } from "./metrics.js";
-import type { AgentCredentials } from "./upgrade-route.js";
 
 export interface AgentAuthenticatorOptions {
-  timeoutMs: number;
   /** Auth calls in flight at most; more upgrades get 503 + Retry-After instead of piling onto the auth service. */
   maxPending: number;
 }
@@ -22,7 +20,7 @@ export class AgentAuthenticator {
   private pending = 0;
 
   constructor(
-    private readonly nc: NatsConnection,
+    private readonly auth: AuthClient,
     private readonly limiter: FailureLimiter,
     private readonly options: AgentAuthenticatorOptions,
     private readonly metrics: AgentWsMetrics,
@@ -48,20 +46,13 @@ export class AgentAuthenticator {
     this.checkSource(source);
     if (this.pending >= this.options.maxPending) {
       this.metrics.authResults.inc({ result: "busy" });
-      throw new CodedError("DEPENDENCY_UNAVAILABLE", "Too many agents are authenticating at once; retry shortly.", {
+      throw new CodedError("OVERLOADED", "Too many agents are authenticating at once; retry shortly.", {
         retryAfter: BUSY_RETRY_AFTER_SECONDS,
       });
     }
     this.pending++;
     try {
-      const reply = await requestJson(
-        this.nc,
-        AuthSubjects.verifyAgent,
-        { apiId: credentials.apiId, apiKey: credentials.apiKey, sourceAddress: source.slice(0, 64) },
-        VerifyAgentReply,
-        this.options.timeoutMs,
-      );
-      const { host } = unwrapReply(reply);
+      const host = await this.auth.verifyAgent(credentials.apiId, credentials.apiKey, source);
       this.metrics.authResults.inc({ result: "ok" });
       return host;
     } catch (err) {

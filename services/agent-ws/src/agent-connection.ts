@@ -1,21 +1,11 @@
 import { randomUUID } from "node:crypto";
-import { closeReason, type DisconnectReason } from "@patchmon-ws/protocol";
-import { GarbageCounter, type GarbageCounterOptions } from "./garbage-counter.js";
-import { HeartbeatState } from "./heartbeat.js";
+import type { CloseCodeValue, DisconnectReason, RevocationEvent } from "@patchmon-ws/protocol";
+import { GarbageCounter, LiveSocket, type GarbageCounterOptions, type Revocable, type SocketLike } from "@patchmon-ws/service-kit";
 import { PendingAcks } from "./pending-acks.js";
 import type { ConnectionFacts } from "./presence-record.js";
 
 /** The part of a `ws` WebSocket a connection uses; tests pass a fake. */
-export interface AgentSocket {
-  readonly readyState: number;
-  send(data: string, cb: (err?: Error) => void): void;
-  ping(): void;
-  close(code: number, reason: string): void;
-  terminate(): void;
-}
-
-/** ws readyState OPEN. */
-const OPEN = 1;
+export type AgentSocket = SocketLike;
 
 export interface AgentConnectionInit {
   hostId: string;
@@ -28,10 +18,11 @@ export interface AgentConnectionInit {
 }
 
 /**
- * One agent's live WebSocket and what the server knows about it. Per-connection state is kept small (10 000 of
- * these per replica): the garbage counter and the ack table are created on first use.
+ * One agent's live WebSocket and what the server knows about it, on the kit's socket lifecycle (heartbeat,
+ * closing state, ping-flood policy, rate-limited warnings). Per-connection state is kept small (10 000 of these
+ * per replica): the garbage counter and the ack table are created on first use.
  */
-export class AgentConnection {
+export class AgentConnection extends LiveSocket<DisconnectReason> implements Revocable {
   readonly hostId: string;
   readonly apiId: string;
   readonly connectionId: string;
@@ -39,11 +30,8 @@ export class AgentConnection {
   readonly since: number;
   readonly secure: boolean;
   readonly remoteAddress: string;
-  readonly heartbeat = new HeartbeatState();
   agentVersion: string | null = null;
   capabilities: readonly string[] = [];
-  /** Set when the server decides to end the connection, so the close is recorded with the right reason. */
-  endReason: DisconnectReason | null = null;
   /** Presence has taken (or is writing) this connection's record: later changes (hello) need their own write. */
   presenceRecorded = false;
   /** The socket has closed. */
@@ -53,10 +41,8 @@ export class AgentConnection {
   private helloWaiters: (() => void)[] | undefined;
   private helloSeen = false;
 
-  constructor(
-    readonly socket: AgentSocket,
-    init: AgentConnectionInit,
-  ) {
+  constructor(socket: AgentSocket, init: AgentConnectionInit) {
+    super(socket);
     this.hostId = init.hostId;
     this.apiId = init.apiId;
     this.replica = init.replica;
@@ -64,10 +50,6 @@ export class AgentConnection {
     this.remoteAddress = init.remoteAddress;
     this.since = init.since ?? Date.now();
     this.connectionId = init.connectionId ?? randomUUID();
-  }
-
-  get open(): boolean {
-    return this.socket.readyState === OPEN && this.endReason === null;
   }
 
   /** Whether the agent announced end-to-end acks in its hello. */
@@ -127,31 +109,9 @@ export class AgentConnection {
     return this.acks?.ack(commandId, ok, error) ?? false;
   }
 
-  /** Writes one text frame; resolves once it was handed to the socket, rejects if the socket is gone. */
-  write(frame: string): Promise<void> {
-    return new Promise<void>((resolve, reject) => {
-      if (this.socket.readyState !== OPEN) {
-        reject(new Error("agent socket is not open"));
-        return;
-      }
-      this.socket.send(frame, (err) => (err ? reject(err) : resolve()));
-    });
-  }
-
-  /** Ends the connection with a close frame, recording why. The first reason given wins. */
-  end(code: number, reason: DisconnectReason, text: string): void {
-    this.endReason ??= reason;
-    try {
-      this.socket.close(code, closeReason(text));
-    } catch {
-      this.socket.terminate();
-    }
-  }
-
-  /** Drops a dead peer without a close handshake. */
-  kill(reason: DisconnectReason): void {
-    this.endReason ??= reason;
-    this.socket.terminate();
+  /** A revocation event for this host: a deleted host closes with HOST_DELETED, a rotated key with CREDENTIALS_REVOKED. */
+  revoked(code: CloseCodeValue, text: string, event: RevocationEvent): void {
+    this.end(code, event.reason === "host_deleted" ? "host_deleted" : "credentials_revoked", text);
   }
 
   /** The socket closed: nothing waits on this connection any more. */

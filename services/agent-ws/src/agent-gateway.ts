@@ -1,18 +1,26 @@
 import {
   CloseCode,
+  ObservedCloseCode,
   type AgentToServerMessage,
   type DeliveryResult,
   type DisconnectReason,
   type PresenceRecord,
   type ServerToAgentMessage,
 } from "@patchmon-ws/protocol";
-import type { Logger } from "@patchmon-ws/service-kit";
+import { HeartbeatMonitor, type Logger, type RevocationHub } from "@patchmon-ws/service-kit";
 import { AgentConnection, type AgentSocket } from "./agent-connection.js";
 import { encodeCommandFrame, GREETING_FRAME } from "./command-frame.js";
 import { classifyInboundFrame } from "./inbound-frame.js";
 import type { AgentWsMetrics } from "./metrics.js";
-import { describesConnection, isNewerConnection, mayWriteConnect, type ConnectionFacts, type DisconnectFacts } from "./presence-record.js";
-import type { ConnectWrite, DisconnectWrite } from "./presence-writer.js";
+import {
+  describesConnection,
+  isNewerConnection,
+  mayWriteConnect,
+  type ConnectWrite,
+  type ConnectionFacts,
+  type DisconnectFacts,
+  type DisconnectWrite,
+} from "./presence-record.js";
 import { AgentRegistry } from "./registry.js";
 
 /**
@@ -20,6 +28,23 @@ import { AgentRegistry } from "./registry.js";
  * themselves (they do so at once) cost one KV write, not two; stock agents appear this much later.
  */
 export const PRESENCE_HELLO_WAIT_MS = 250;
+
+/** Reasons logged at warn level: the peer or its network misbehaved. */
+const ABNORMAL_REASONS: ReadonlySet<DisconnectReason> = new Set([
+  "heartbeat_timeout",
+  "policy_violation",
+  "ping_flood",
+  "message_too_big",
+  "socket_error",
+  "connection_lost",
+]);
+
+/** Why a connection the server did not end ended, from the close code the peer (or its absence) gave. */
+function reasonOfPeerClose(code: number): DisconnectReason {
+  if (code === CloseCode.MESSAGE_TOO_BIG) return "message_too_big";
+  if (code === ObservedCloseCode.ABNORMAL_CLOSURE) return "connection_lost";
+  return "agent_closed";
+}
 
 /** Where the gateway records presence (PresenceWriter in production). */
 export interface PresencePort {
@@ -56,6 +81,8 @@ export interface GatewayOptions {
   presence: PresencePort;
   events: EventsPort;
   routes: RoutesPort;
+  /** Live agents are registered by host, so a rotated key or a deleted host closes them the moment auth says so. */
+  revocations: Pick<RevocationHub, "track" | "untrack">;
   /** An agent connected here: queued commands for it can go now. */
   onAgentOnline?: (hostId: string) => void;
 }
@@ -80,10 +107,15 @@ export class AgentGateway {
   readonly registry = new AgentRegistry<AgentConnection>();
   private readonly logger: Logger;
   private readonly metrics: AgentWsMetrics;
+  private readonly heartbeats: HeartbeatMonitor<AgentConnection>;
 
   constructor(private readonly options: GatewayOptions) {
     this.logger = options.logger;
     this.metrics = options.metrics;
+    this.heartbeats = new HeartbeatMonitor(() => this.registry.values(), (connection) => {
+      this.logger.warn({ hostId: connection.hostId, connectionId: connection.connectionId }, "agent missed two heartbeats; terminating");
+      connection.kill("heartbeat_timeout");
+    });
   }
 
   get size(): number {
@@ -105,6 +137,7 @@ export class AgentGateway {
     });
     const replaced = this.registry.add(connection);
     this.options.routes.hold(host.id);
+    this.options.revocations.track({ hostId: host.id }, connection);
     this.metrics.connections.set(this.registry.size);
     if (replaced) {
       this.logger.info({ hostId: host.id, connectionId: replaced.connectionId }, "agent connection replaced by a newer one");
@@ -123,19 +156,16 @@ export class AgentGateway {
     return connection;
   }
 
-  /** Any frame (message, ping, pong) proves the peer alive. */
-  life(connection: AgentConnection): void {
-    connection.heartbeat.life();
-  }
-
-  /** A data frame from the agent. */
+  /** A data frame from the agent. Frames of a connection being closed are not parsed, routed or logged. */
   frame(connection: AgentConnection, data: Buffer | string, isBinary: boolean): void {
-    connection.heartbeat.life();
+    connection.life();
+    if (!connection.open) return;
     const frame = classifyInboundFrame(data, isBinary);
     if (!frame.ok) {
       this.metrics.invalidFrames.inc({ reason: frame.reason });
       const tooMany = connection.recordGarbage({ limit: this.options.garbageLimit, windowMs: this.options.garbageWindowMs });
-      this.logger.warn(
+      connection.warn(
+        this.logger,
         { hostId: connection.hostId, connectionId: connection.connectionId, reason: frame.reason, type: frame.type, detail: frame.detail, closing: tooMany },
         "invalid frame from agent",
       );
@@ -172,17 +202,18 @@ export class AgentGateway {
     } else {
       connection.endReason ??= "socket_error";
     }
-    this.logger.warn({ hostId: connection.hostId, connectionId: connection.connectionId, err: err.message, code: err.code }, "agent socket error");
+    connection.warn(this.logger, { hostId: connection.hostId, connectionId: connection.connectionId, err: err.message, code: err.code }, "agent socket error");
   }
 
   /** The socket closed (any side, any reason). */
   closed(connection: AgentConnection, code: number): void {
     if (this.registry.remove(connection)) this.options.routes.release(connection.hostId);
+    this.options.revocations.untrack({ hostId: connection.hostId }, connection);
     connection.released();
     this.metrics.connections.set(this.registry.size);
-    const reason: DisconnectReason = connection.endReason ?? (code === CloseCode.MESSAGE_TOO_BIG ? "message_too_big" : "agent_closed");
+    const reason: DisconnectReason = connection.endReason ?? reasonOfPeerClose(code);
     this.metrics.disconnects.inc({ reason });
-    const abnormal = reason === "heartbeat_timeout" || reason === "policy_violation" || reason === "message_too_big" || reason === "socket_error";
+    const abnormal = ABNORMAL_REASONS.has(reason);
     this.logger[abnormal ? "warn" : "info"](
       { hostId: connection.hostId, connectionId: connection.connectionId, code, reason, total: this.registry.size },
       "agent disconnected",
@@ -200,20 +231,14 @@ export class AgentGateway {
       .catch(() => {});
   }
 
-  /** Advances every connection's heartbeat: ping the live, terminate those silent for two intervals. */
+  /** Pings every agent every `intervalMs`; those silent for two intervals are terminated. */
+  startHeartbeats(intervalMs: number): void {
+    this.heartbeats.start(intervalMs);
+  }
+
+  /** One heartbeat interval (the timer calls it; tests call it directly). */
   tickHeartbeats(): void {
-    for (const connection of [...this.registry.values()]) {
-      if (connection.heartbeat.tick() === "terminate") {
-        this.logger.warn({ hostId: connection.hostId, connectionId: connection.connectionId }, "agent missed two heartbeats; terminating");
-        connection.kill("heartbeat_timeout");
-        continue;
-      }
-      try {
-        connection.socket.ping();
-      } catch {
-        connection.kill("socket_error");
-      }
-    }
+    this.heartbeats.tick();
   }
 
   /** Writes a command to the agent of `hostId` if this replica holds it, and waits for its ack when it acks. */
@@ -283,6 +308,7 @@ export class AgentGateway {
   /** Tells every agent to reconnect elsewhere (1012) and waits, bounded, for the sockets to close. */
   async drain(timeoutMs: number): Promise<void> {
     const connections = [...this.registry.values()];
+    this.heartbeats.stop();
     for (const connection of connections) connection.end(CloseCode.SERVICE_RESTART, "service_restart", "service restarting; reconnect");
     const deadline = Date.now() + timeoutMs;
     while (this.registry.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));

@@ -1,8 +1,8 @@
 import type { IncomingMessage } from "node:http";
 import type { Duplex } from "node:stream";
-import { WebSocketServer, type WebSocket } from "ws";
+import type { WebSocket, WebSocketServer } from "ws";
 import { CodedError, isCodedError, type HostRecord } from "@patchmon-ws/protocol";
-import type { Logger, ProxyTrust } from "@patchmon-ws/service-kit";
+import { bindSocket, completeUpgrade, createSocketServer, type Logger, type ProxyTrust } from "@patchmon-ws/service-kit";
 import type { AgentAuthenticator } from "./agent-authenticator.js";
 import type { AgentGateway } from "./agent-gateway.js";
 import type { AgentWsMetrics } from "./metrics.js";
@@ -31,12 +31,7 @@ export class AgentUpgradeHandler {
   readonly wss: WebSocketServer;
 
   constructor(private readonly options: AgentUpgradeOptions) {
-    this.wss = new WebSocketServer({
-      noServer: true,
-      perMessageDeflate: false,
-      maxPayload: options.maxPayload,
-      clientTracking: false,
-    });
+    this.wss = createSocketServer({ maxPayload: options.maxPayload });
   }
 
   readonly handle = async (req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> => {
@@ -52,19 +47,16 @@ export class AgentUpgradeHandler {
         throw err;
       }
       if (gateway.size >= this.options.maxConnections) {
-        throw new CodedError("DEPENDENCY_UNAVAILABLE", "This replica holds its maximum of agent connections; retry.", {
+        throw new CodedError("OVERLOADED", "This replica holds its maximum of agent connections; retry.", {
           retryAfter: FULL_RETRY_AFTER_SECONDS,
         });
       }
       const host = await authenticator.verify(credentials, source);
       const secure = trust.isSecure(req);
-      if (socket.destroyed) return;
-      // The socket is ws's from here on and ws installs its own error handling. Listeners added before the upgrade
-      // (the runtime's) close over the request, which would otherwise stay in memory, headers and API key
-      // included, for the whole life of the connection.
-      socket.removeAllListeners("error");
-      this.wss.handleUpgrade(req, socket, head, (ws) => this.attach(ws, host, secure, source));
+      const upgraded = completeUpgrade(this.wss, req, socket, head);
+      if (!upgraded) return;
       metrics.upgrades.inc({ result: "accepted" });
+      this.attach(await upgraded, host, secure, source);
     } catch (err) {
       const code = isCodedError(err) ? err.code : "INTERNAL";
       metrics.upgrades.inc({ result: code });
@@ -78,11 +70,11 @@ export class AgentUpgradeHandler {
   private attach(ws: WebSocket, host: HostRecord, secure: boolean, remoteAddress: string): void {
     const { gateway } = this.options;
     const connection = gateway.accept(ws, { id: host.id, apiId: host.apiId }, { secure, remoteAddress });
-    ws.on("message", (data, isBinary) => gateway.frame(connection, data as Buffer, isBinary));
-    ws.on("pong", () => gateway.life(connection));
-    ws.on("ping", () => gateway.life(connection));
-    ws.on("error", (err) => gateway.error(connection, err));
-    ws.once("close", (code) => gateway.closed(connection, code));
+    bindSocket(ws, connection, {
+      message: (data, isBinary) => gateway.frame(connection, data as Buffer, isBinary),
+      error: (err) => gateway.error(connection, err),
+      closed: (code) => gateway.closed(connection, code),
+    });
   }
 
   close(): void {

@@ -12,13 +12,7 @@ import {
 import { requestJson, toCodedError, type Logger } from "@patchmon-ws/service-kit";
 import type { AgentGateway, DeliveryOptions } from "./agent-gateway.js";
 import { mapLimit } from "./concurrency.js";
-import { planDelivery, type Target } from "./delivery-plan.js";
-
-/** Where a command ended up, from the sender's side. */
-export type SendOutcome =
-  | (DeliveryResult & { status: "acked" | "rejected" | "delivered" })
-  | { hostId: string; commandId: string; status: "offline" }
-  | { hostId: string; commandId: string; status: "failed"; code: string; error: string };
+import { planDelivery, type SendOutcome, type Target } from "./delivery-plan.js";
 
 export interface CommandRouterOptions {
   replicaId: string;

@@ -2,7 +2,7 @@ import { randomUUID } from "node:crypto";
 import { CodedError, isCodedError, type LastDisconnect, type ServerToAgentMessage } from "@patchmon-ws/protocol";
 import type { DeliveryOptions } from "./agent-gateway.js";
 import { assertFrameFits } from "./command-frame.js";
-import type { SendOutcome } from "./command-router.js";
+import type { SendOutcome } from "./delivery-plan.js";
 import { mapLimit } from "./concurrency.js";
 import type { Target } from "./delivery-plan.js";
 import type { HostSelection } from "./host-selection.js";

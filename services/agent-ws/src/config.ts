@@ -1,7 +1,7 @@
 import { hostname } from "node:os";
 import { randomBytes } from "node:crypto";
 import { z } from "zod";
-import { IDENTIFIER_PATTERN, AGENT_PING_INTERVAL_MS, MAX_ACK_TIMEOUT_MS } from "@patchmon-ws/protocol";
+import { IDENTIFIER_PATTERN, MAX_ACK_TIMEOUT_MS } from "@patchmon-ws/protocol";
 import { commonConfigShape, env, loadConfig } from "@patchmon-ws/service-kit";
 
 /** A replica id unique per process: hostname-pid-random, reduced to identifier characters (it is a subject token). */
@@ -24,7 +24,7 @@ export const agentWsConfigSchema = z.object({
   /** Largest frame an agent may send (bytes); larger ones close the connection with 1009. */
   AGENT_MAX_PAYLOAD: z.coerce.number().int().min(1024).max(16 * 1024 * 1024).default(512 * 1024),
   /** How often the server pings each agent; a peer that misses two pongs in a row is terminated. */
-  PING_INTERVAL_MS: z.coerce.number().int().min(100).max(AGENT_PING_INTERVAL_MS).default(25_000),
+  PING_INTERVAL_MS: env.pingInterval(25_000),
   REDIS_URL: env.url("redis://127.0.0.1:6379", ["redis:", "rediss:"]),
   /** This replica's name in presence and NATS subjects; must be unique per running process. */
   REPLICA_ID: z.string().regex(IDENTIFIER_PATTERN, "must be 1-128 characters of A-Z, a-z, 0-9, _ or -").default(defaultReplicaId),

@@ -1,9 +1,15 @@
-import { MAX_BATCH_TARGETS } from "@patchmon-ws/protocol";
+import { MAX_BATCH_TARGETS, type DeliveryResult, type ErrorCode } from "@patchmon-ws/protocol";
 
 export interface Target {
   hostId: string;
   commandId: string;
 }
+
+/** Where a command ended up, from the sender's side. */
+export type SendOutcome =
+  | (DeliveryResult & { status: "acked" | "rejected" | "delivered" })
+  | { hostId: string; commandId: string; status: "offline" }
+  | { hostId: string; commandId: string; status: "failed"; code: ErrorCode; error: string };
 
 export interface DeliveryPlan {
   /** Hosts whose agent this replica holds: delivered in-process. */

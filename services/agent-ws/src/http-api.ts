@@ -1,12 +1,12 @@
 import type { Express, Request, Response } from "express";
-import { CodedError, IDENTIFIER_PATTERN, type Principal } from "@patchmon-ws/protocol";
-import type { ProxyTrust } from "@patchmon-ws/service-kit";
+import { CodedError, IDENTIFIER_PATTERN, requirePermission, type Principal } from "@patchmon-ws/protocol";
+import { bearerToken, type ProxyTrust } from "@patchmon-ws/service-kit";
 import { BulkCommandBody, parseBody, parseOperatorCommand, SingleCommandBody } from "./command-request.js";
 import type { CommandService } from "./command-service.js";
 import { hostStatus, parseHostSelection, type HostStatus } from "./host-selection.js";
 import type { PresenceView } from "./presence-view.js";
 import type { StatusStreams } from "./status-streams.js";
-import { bearerToken, requirePermission, type UserAccess } from "./user-access.js";
+import type { UserAccess } from "./user-access.js";
 
 export interface HttpApiDeps {
   app: Express;

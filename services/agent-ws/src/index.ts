@@ -1,5 +1,5 @@
 /** agent-ws as a library: the service entry point, its config and the pure parts other packages may reuse. */
-export { startAgentWs, type RunningAgentWs } from "./service.js";
+export { setupAgentWs } from "./service.js";
 export { agentWsConfigSchema, loadAgentWsConfig, type AgentWsConfig } from "./config.js";
 export { coalesceKey } from "./coalescing.js";
 export { encodeCommandFrame } from "./command-frame.js";

@@ -1,4 +1,4 @@
-import type { SendOutcome } from "./command-router.js";
+import type { SendOutcome } from "./delivery-plan.js";
 
 /**
  * What the queue worker does with a durable command after one delivery attempt:

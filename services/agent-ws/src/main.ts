@@ -1,10 +1,8 @@
-import { createLogger, runMain } from "@patchmon-ws/service-kit";
+import { runService } from "@patchmon-ws/service-kit";
 import { loadAgentWsConfig } from "./config.js";
-import { startAgentWs } from "./service.js";
+import { setupAgentWs } from "./service.js";
 
-runMain("agent-ws", async () => {
-  const config = loadAgentWsConfig();
-  const logger = createLogger("agent-ws", config.LOG_LEVEL);
-  const { runtime } = await startAgentWs(config, logger);
-  runtime.installSignalHandlers();
-});
+runService("agent-ws", loadAgentWsConfig, setupAgentWs, (config) => ({
+  natsName: `agent-ws-${config.REPLICA_ID}`,
+  jsonBodyLimit: config.HTTP_BODY_LIMIT,
+}));

@@ -99,3 +99,9 @@ export function orphanedRecords(
   }
   return orphans;
 }
+
+/** Outcome of a connect write. */
+export type ConnectWrite = { written: true; record: PresenceRecord; revision: number } | { written: false; newer: PresenceRecord };
+
+/** Outcome of a disconnect write: the record written, or null when the connection was no longer the host's current one. */
+export type DisconnectWrite = { record: PresenceRecord; revision: number } | null;

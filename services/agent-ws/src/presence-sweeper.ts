@@ -1,11 +1,9 @@
-import type { PresenceRecord } from "@patchmon-ws/protocol";
+import { ObservedCloseCode, type PresenceRecord } from "@patchmon-ws/protocol";
 import type { Logger } from "@patchmon-ws/service-kit";
 import { disconnectedRecord, orphanedRecords } from "./presence-record.js";
 import { encodeRecord, isWrongLastSequence, type PresenceView } from "./presence-view.js";
 import type { ReplicaDirectory } from "./replica-directory.js";
 
-/** Close code recorded for agents of a replica that vanished: the TCP connection just died (no close frame). */
-const ABNORMAL_CLOSURE = 1006;
 /** Compare-and-set writes in flight during a sweep (10 000 orphans take a few hundred ms, not seconds). */
 const SWEEP_CONCURRENCY = 64;
 
@@ -59,7 +57,7 @@ export class PresenceSweeper {
       const markOne = async (orphan: PresenceRecord) => {
         const seen = this.view.get(orphan.hostId);
         if (!seen || seen.record !== orphan) return;
-        const record = disconnectedRecord(orphan, { code: ABNORMAL_CLOSURE, reason: "replica_lost", replica: orphan.replica }, Date.now());
+        const record = disconnectedRecord(orphan, { code: ObservedCloseCode.ABNORMAL_CLOSURE, reason: "replica_lost", replica: orphan.replica }, Date.now());
         try {
           const revision = await this.view.kv.update(orphan.hostId, encodeRecord(record), seen.revision);
           this.view.remember(orphan.hostId, record, revision);

@@ -1,6 +1,8 @@
 import type { PresenceRecord } from "@patchmon-ws/protocol";
 import type { Logger } from "@patchmon-ws/service-kit";
 import {
+  type ConnectWrite,
+  type DisconnectWrite,
   connectedRecord,
   describesConnection,
   disconnectedRecord,
@@ -20,11 +22,6 @@ export interface PresenceWriterOptions {
   now?: () => number;
 }
 
-/** Outcome of a connect write. */
-export type ConnectWrite = { written: true; record: PresenceRecord; revision: number } | { written: false; newer: PresenceRecord };
-
-/** Outcome of a disconnect write: the record written, or null when the connection was no longer the host's current one. */
-export type DisconnectWrite = { record: PresenceRecord; revision: number } | null;
 
 /**
  * Writes one replica's connection lifecycle into the presence bucket. Writes of one host are serialised (connect

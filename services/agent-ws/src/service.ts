@@ -1,6 +1,5 @@
 import { Redis } from "ioredis";
-import type { NatsConnection } from "@nats-io/transport-node";
-import { connectNats, FailureLimiter, ServiceRuntime, type Logger } from "@patchmon-ws/service-kit";
+import { AuthClient, FailureLimiter, PrincipalVerifier, type ServiceContext } from "@patchmon-ws/service-kit";
 import { AgentAuthenticator } from "./agent-authenticator.js";
 import { AgentGateway } from "./agent-gateway.js";
 import { AgentUpgradeHandler } from "./agent-upgrade.js";
@@ -10,7 +9,6 @@ import { CommandResponder } from "./command-responder.js";
 import { CommandRouter } from "./command-router.js";
 import { CommandService } from "./command-service.js";
 import type { AgentWsConfig } from "./config.js";
-import { HostLookup } from "./host-lookup.js";
 import { registerHttpApi } from "./http-api.js";
 import { AgentWsMetrics } from "./metrics.js";
 import { NatsEvents } from "./nats-events.js";
@@ -18,53 +16,22 @@ import { PresenceSweeper } from "./presence-sweeper.js";
 import { PresenceView } from "./presence-view.js";
 import { PresenceWriter } from "./presence-writer.js";
 import { ReplicaDirectory } from "./replica-directory.js";
-import { subscribeRevocations } from "./revocations.js";
 import { StatusStreams } from "./status-streams.js";
-import { TokenCache } from "./token-cache.js";
 import { UserAccess } from "./user-access.js";
-
-export interface RunningAgentWs {
-  runtime: ServiceRuntime;
-  port: number;
-  gateway: AgentGateway;
-  nc: NatsConnection;
-}
-
-/** Tracks whether the NATS connection is up right now (for /readyz). */
-function trackNats(nc: NatsConnection): () => boolean {
-  let up = true;
-  void (async () => {
-    for await (const status of nc.status()) {
-      if (status.type === "disconnect") up = false;
-      else if (status.type === "reconnect") up = true;
-    }
-  })();
-  return () => up && !nc.isClosed();
-}
 
 /** Shares of the shutdown budget for each drain step. */
 const DRAIN_SHARES = { worker: 0.3, sockets: 0.25, presence: 0.25 };
 
 /**
- * Wires agent-ws: HTTP runtime, NATS (auth, presence, commands, events), Redis (durable commands), the agent
- * gateway and its one upgrade handler. Resolves once it listens.
+ * Wires agent-ws into the kit's runtime (launchService has connected NATS and answers /readyz for it): presence,
+ * commands and events over NATS, durable commands in Redis, auth through the kit's client and revocation hub, the
+ * agent gateway and its one upgrade handler. The caller listens.
  */
-export async function startAgentWs(config: AgentWsConfig, logger: Logger): Promise<RunningAgentWs> {
-  const runtime = new ServiceRuntime({
-    name: "agent-ws",
-    logger,
-    host: config.HOST,
-    port: config.PORT,
-    trustedProxies: config.TRUSTED_PROXIES,
-    shutdownTimeoutMs: config.SHUTDOWN_TIMEOUT_MS,
-    jsonBodyLimit: config.HTTP_BODY_LIMIT,
-  });
+export async function setupAgentWs({ config, logger, runtime, nc, revocations }: ServiceContext<AgentWsConfig>): Promise<void> {
   const metrics = new AgentWsMetrics(runtime.registry);
   const replicaId = config.REPLICA_ID;
   logger.info({ replicaId, apiVersions: config.API_VERSIONS }, "starting agent-ws");
-
-  const nc = await connectNats({ servers: config.NATS_URL, name: `agent-ws-${replicaId}`, logger });
-  const natsUp = trackNats(nc);
+  const auth = new AuthClient(nc, config.AUTH_TIMEOUT_MS);
   const buckets = await openAgentWsBuckets(nc, { replicas: config.KV_REPLICAS, replicaTtlMs: config.REPLICA_TTL_MS }, logger);
   const view = new PresenceView(buckets.presence, logger);
   await view.start();
@@ -96,6 +63,7 @@ export async function startAgentWs(config: AgentWsConfig, logger: Logger): Promi
     presence: writer,
     events,
     routes: { hold: (hostId) => responder?.hold(hostId), release: (hostId) => responder?.release(hostId) },
+    revocations,
     onAgentOnline: (hostId) => {
       queue.promotePending(hostId).catch((err: unknown) => logger.warn({ hostId, err: (err as Error)?.message }, "could not promote queued commands"));
     },
@@ -126,36 +94,34 @@ export async function startAgentWs(config: AgentWsConfig, logger: Logger): Promi
   }, config.PRESENCE_SWEEP_MS);
   reconcile.unref();
 
-  const access = new UserAccess(nc, new TokenCache(config.AUTH_CACHE_TTL_MS), config.AUTH_TIMEOUT_MS);
-  const hosts = new HostLookup(nc, config.AUTH_TIMEOUT_MS);
+  const verifier = new PrincipalVerifier((token, audience, source) => auth.verifyToken(token, audience, source), {
+    audience: "api",
+    ttlMs: config.AUTH_CACHE_TTL_MS,
+  });
+  revocations.forgetRevokedIn(verifier);
+  const access = new UserAccess(verifier, auth);
   const streams = new StatusStreams(view, {
     keepaliveMs: config.SSE_KEEPALIVE_MS,
     perUserLimit: config.STATUS_STREAMS_PER_USER,
     logger,
     onCountChange: (open) => metrics.statusStreams.set(open),
   });
-  const revocations = subscribeRevocations(
-    nc,
-    {
-      closeHost: (hostId, code, reason, text) => gateway.closeHost(hostId, code, reason, text),
-      hostDeleted: (hostId, at) => {
-        void writer.remove(hostId).catch(() => undefined);
-        queue.discardHost(hostId, at).catch((err: unknown) => logger.warn({ hostId, err: (err as Error)?.message }, "could not discard commands of a deleted host"));
-      },
-      principalRevoked: (match) => {
-        access.evict(match);
-        streams.closeFor(match);
-      },
-    },
-    logger,
-  );
+  // Agents are closed by the hub itself (the gateway tracks them by host); these are the domain's consequences.
+  revocations.onEvent((event) => {
+    if (event.kind === "host" && event.reason === "host_deleted") {
+      void writer.remove(event.id).catch(() => undefined);
+      queue.discardHost(event.id, event.at).catch((err: unknown) => logger.warn({ hostId: event.id, err: (err as Error)?.message }, "could not discard commands of a deleted host"));
+    } else if (event.kind !== "host") {
+      streams.closeFor(event.kind === "user" ? { userId: event.id } : { sessionId: event.id });
+    }
+  });
 
   const commands = new CommandService({
     send: (target, message, options) => router.send(target, message, options),
     sendMany: (targets, message, options) => router.sendMany(targets, message, options),
     enqueue: (hostId, commandId, message, options) => queue.enqueue(hostId, commandId, message, options),
     hostExists: async (hostId) => {
-      await hosts.get(hostId);
+      await auth.getHost(hostId);
     },
     knownHosts: () => [...view.values()].map((v) => v.record.hostId),
     lastDisconnect: (hostId) => view.get(hostId)?.record.lastDisconnect ?? null,
@@ -167,9 +133,9 @@ export async function startAgentWs(config: AgentWsConfig, logger: Logger): Promi
   registerHttpApi({ app: runtime.app, trust: runtime.trust, access, commands, view, streams, defaultAckTimeoutMs: config.ACK_TIMEOUT_MS });
 
   const authenticator = new AgentAuthenticator(
-    nc,
+    auth,
     new FailureLimiter({ maxFailures: config.AUTH_MAX_FAILURES, windowMs: config.AUTH_FAILURE_WINDOW_MS }),
-    { timeoutMs: config.AUTH_TIMEOUT_MS, maxPending: config.MAX_PENDING_UPGRADES },
+    { maxPending: config.MAX_PENDING_UPGRADES },
     metrics,
   );
   const upgrades = new AgentUpgradeHandler({
@@ -184,10 +150,8 @@ export async function startAgentWs(config: AgentWsConfig, logger: Logger): Promi
   });
   runtime.setUpgradeHandler(upgrades.handle);
 
-  const heartbeat = setInterval(() => gateway.tickHeartbeats(), config.PING_INTERVAL_MS);
-  heartbeat.unref();
+  gateway.startHeartbeats(config.PING_INTERVAL_MS);
 
-  runtime.addReadinessCheck("nats", natsUp);
   runtime.addReadinessCheck("redis", () => redis.status === "ready");
   runtime.addReadinessCheck("presence", () => view.ready);
 
@@ -197,7 +161,6 @@ export async function startAgentWs(config: AgentWsConfig, logger: Logger): Promi
     responder?.stop();
     streams.closeAll("service restarting");
     await queue.close(budget * DRAIN_SHARES.worker);
-    clearInterval(heartbeat);
     clearInterval(reconcile);
     await gateway.drain(budget * DRAIN_SHARES.sockets);
     upgrades.close();
@@ -205,12 +168,7 @@ export async function startAgentWs(config: AgentWsConfig, logger: Logger): Promi
     writer.stop();
     sweeper.stop();
     await directory.stop();
-    revocations.unsubscribe();
     view.stop();
-    await nc.drain().catch(() => undefined);
     await Promise.all([redis.quit().catch(() => undefined), workerRedis.quit().catch(() => undefined)]);
   });
-
-  const port = await runtime.listen();
-  return { runtime, port, gateway, nc };
 }

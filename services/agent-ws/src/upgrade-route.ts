@@ -1,5 +1,6 @@
 import type { IncomingHttpHeaders } from "node:http";
 import { CodedError } from "@patchmon-ws/protocol";
+import type { AgentCredentials } from "./agent-credentials.js";
 
 /** Longest X-API-ID / X-API-KEY accepted; longer values are refused without asking the auth service. */
 const MAX_API_ID_LENGTH = 256;
@@ -20,11 +21,6 @@ export function routeAgentUpgrade(url: string | undefined, versions: readonly st
     throw new CodedError("UNSUPPORTED_API_VERSION", `API version ${JSON.stringify(version.slice(0, 32))} is not served; supported: ${versions.join(", ")}`);
   }
   return { version };
-}
-
-export interface AgentCredentials {
-  apiId: string;
-  apiKey: string;
 }
 
 function single(value: string | string[] | undefined): string | undefined {

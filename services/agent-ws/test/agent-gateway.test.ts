@@ -3,6 +3,7 @@ import { CloseCode, type AgentToServerMessage, type PresenceRecord } from "@patc
 import type { AgentConnection } from "../src/agent-connection.js";
 import { AgentGateway, PRESENCE_HELLO_WAIT_MS, type EventsPort, type PresencePort } from "../src/agent-gateway.js";
 import { connectedRecord, type ConnectionFacts, type DisconnectFacts } from "../src/presence-record.js";
+import { RevocationHub, WARNINGS_PER_CONNECTION, createLogger } from "@patchmon-ws/service-kit";
 import { counterValue, FakeSocket, silentLogger, testMetrics } from "./fakes.js";
 
 class RecordingPresence implements PresencePort {
@@ -53,6 +54,7 @@ function setup(over: { helloGraceMs?: number; garbageLimit?: number } = {}) {
   const held = new Set<string>();
   const online: string[] = [];
   const metrics = testMetrics();
+  const revocations = new RevocationHub(silentLogger);
   const gateway = new AgentGateway({
     replicaId: "r1",
     garbageLimit: over.garbageLimit ?? 3,
@@ -63,10 +65,11 @@ function setup(over: { helloGraceMs?: number; garbageLimit?: number } = {}) {
     presence,
     events,
     routes: { hold: (h) => held.add(h), release: (h) => held.delete(h) },
+    revocations,
     onAgentOnline: (h) => online.push(h),
   });
   const accept = (hostId = "h1", socket = new FakeSocket()) => ({ socket, connection: gateway.accept(socket, { id: hostId, apiId: `api-${hostId}` }, { secure: true, remoteAddress: "10.1.1.1" }) });
-  return { gateway, presence, events, held, online, metrics, accept };
+  return { gateway, presence, events, held, online, metrics, accept, revocations };
 }
 
 const flush = () => new Promise((r) => setTimeout(r, 0));
@@ -158,7 +161,7 @@ describe("AgentGateway", () => {
     await afterHelloWait();
     expect(presence.connects).toEqual([]);
     expect(presence.disconnects).toEqual([]);
-    expect(presence.ends[0]?.disconnect).toEqual({ code: 1006, reason: "agent_closed", replica: "r1" });
+    expect(presence.ends[0]?.disconnect).toEqual({ code: 1006, reason: "connection_lost", replica: "r1" });
     expect(events.connectedRecords).toEqual([]);
     expect(events.disconnectedRecords).toEqual([]);
   });
@@ -214,7 +217,7 @@ describe("AgentGateway", () => {
     expect(quiet.socket.pings).toBe(1);
     gateway.frame(chatty.connection, frame({ type: "docker_status" }), false);
     gateway.tickHeartbeats();
-    gateway.life(chatty.connection);
+    chatty.connection.life();
     gateway.tickHeartbeats();
     expect(quiet.socket.terminated).toBe(true);
     expect(quiet.connection.endReason).toBe("heartbeat_timeout");
@@ -317,5 +320,71 @@ describe("AgentGateway", () => {
     await flush();
     await flush();
     expect(presence.connects).toHaveLength(2);
+  });
+
+  it("a revocation event closes the host's agent at once: 4001 for a rotated key, 4005 for a deleted host", () => {
+    const { gateway, accept, revocations } = setup();
+    const rotated = accept("h1");
+    const deleted = accept("h2");
+    expect(revocations.apply({ kind: "host", id: "h1", reason: "key_rotated", at: 1 })).toBe(1);
+    expect(rotated.socket.closed).toEqual({ code: CloseCode.CREDENTIALS_REVOKED, reason: "API key rotated or revoked" });
+    expect(rotated.connection.endReason).toBe("credentials_revoked");
+    expect(revocations.apply({ kind: "host", id: "h2", reason: "host_deleted", at: 1 })).toBe(1);
+    expect(deleted.socket.closed).toEqual({ code: CloseCode.HOST_DELETED, reason: "host deleted" });
+    expect(deleted.connection.endReason).toBe("host_deleted");
+    gateway.closed(rotated.connection, CloseCode.CREDENTIALS_REVOKED);
+    gateway.closed(deleted.connection, CloseCode.HOST_DELETED);
+    expect(revocations.tracked.hosts).toBe(0);
+  });
+
+  it("a closing connection is closing: later frames are neither parsed, routed nor logged", () => {
+    const lines: string[] = [];
+    const logger = createLogger("test", "warn");
+    const spy = vi.spyOn(logger, "warn").mockImplementation(((obj: unknown) => void lines.push(JSON.stringify(obj))) as never);
+    const presence = new RecordingPresence();
+    const events = new RecordingEvents();
+    const gateway = new AgentGateway({
+      replicaId: "r1",
+      garbageLimit: 2,
+      garbageWindowMs: 60_000,
+      helloGraceMs: 0,
+      logger,
+      metrics: testMetrics(),
+      presence,
+      events,
+      routes: { hold: () => {}, release: () => {} },
+      revocations: new RevocationHub(silentLogger),
+    });
+    const socket = new FakeSocket();
+    const connection = gateway.accept(socket, { id: "h1", apiId: "a1" }, { secure: true, remoteAddress: "10.0.0.1" });
+    for (let i = 0; i < 3; i++) gateway.frame(connection, "garbage", false);
+    expect(socket.closed?.code).toBe(CloseCode.POLICY_VIOLATION);
+    const logged = lines.length;
+    for (let i = 0; i < 1000; i++) gateway.frame(connection, i % 2 ? "garbage" : frame({ type: "docker_status" }), false);
+    expect(lines.length).toBe(logged);
+    expect(events.messages).toHaveLength(0);
+    expect(logged).toBeLessThanOrEqual(WARNINGS_PER_CONNECTION);
+    spy.mockRestore();
+  });
+
+  it("answers pings itself, and closes a ping flood with 1008 and the reason ping_flood", async () => {
+    const { gateway, accept, presence } = setup();
+    const { socket, connection } = accept("h1");
+    for (let i = 0; i < 20; i++) expect(connection.pinged(undefined)).toBe(true);
+    expect(socket.pongs).toBe(20);
+    expect(connection.pinged(undefined)).toBe(false);
+    expect(socket.closed).toEqual({ code: CloseCode.POLICY_VIOLATION, reason: "ping flood" });
+    expect(socket.pongs).toBe(20);
+    gateway.closed(connection, CloseCode.POLICY_VIOLATION);
+    await flush();
+    expect(presence.ends.concat(presence.disconnects)[0]?.disconnect.reason).toBe("ping_flood");
+  });
+
+  it("records a connection that ended without a close frame as connection_lost (1006)", async () => {
+    const { gateway, accept, presence } = setup();
+    const { connection } = accept("h1");
+    gateway.closed(connection, 1006);
+    await flush();
+    expect(presence.ends.concat(presence.disconnects)[0]?.disconnect).toMatchObject({ code: 1006, reason: "connection_lost" });
   });
 });

@@ -9,7 +9,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { QueueNames, type ServerToAgentMessage } from "@patchmon-ws/protocol";
 import { startRedisServer, type TestRedisServer } from "@patchmon-ws/testkit";
 import { CommandQueue } from "../src/command-queue.js";
-import type { SendOutcome } from "../src/command-router.js";
+import type { SendOutcome } from "../src/delivery-plan.js";
 import type { Target } from "../src/delivery-plan.js";
 import { eventually } from "./support/stack.js";
 import { silentLogger, testMetrics } from "./fakes.js";

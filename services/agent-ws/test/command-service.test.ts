@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { CodedError, type ServerToAgentMessage } from "@patchmon-ws/protocol";
-import type { SendOutcome } from "../src/command-router.js";
+import type { SendOutcome } from "../src/delivery-plan.js";
 import { CommandService, type CommandPorts } from "../src/command-service.js";
 
 type Behaviour = SendOutcome["status"] | "throw-unavailable" | "throw-too-large" | { status: "delivered"; ackTimedOut: true };

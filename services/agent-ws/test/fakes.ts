@@ -8,6 +8,7 @@ export class FakeSocket implements AgentSocket {
   readyState = 1;
   sent: string[] = [];
   pings = 0;
+  pongs = 0;
   closed: { code: number; reason: string } | null = null;
   terminated = false;
   failWrites = false;
@@ -23,6 +24,10 @@ export class FakeSocket implements AgentSocket {
 
   ping(): void {
     this.pings++;
+  }
+
+  pong(): void {
+    this.pongs++;
   }
 
   close(code: number, reason: string): void {

@@ -2,12 +2,37 @@
  * The agent endpoint against real servers (nats-server, redis-server, the auth service, agent-ws as a process):
  * every refusal path of the upgrade, a stock-agent client end to end, frame limits, heartbeats.
  */
+import { request } from "node:http";
 import WebSocket from "ws";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CloseCode } from "@patchmon-ws/protocol";
 import type { RunningService } from "@patchmon-ws/testkit";
 import { AgentWsStack, api, eventually, wsUrl, type TestHost } from "./support/stack.js";
 import { expectRefusal, StockAgent } from "./support/stock-agent.js";
+
+/** Sends a WebSocket upgrade request with exactly these headers and returns the raw HTTP answer. */
+function rawUpgrade(port: number, headers: Record<string, string>): Promise<{ status: number; headers: Record<string, string>; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request({ host: "127.0.0.1", port, path: "/api/v1/agents/ws", headers: { Connection: "Upgrade", Upgrade: "websocket", ...headers } });
+    req.on("response", (res) => {
+      let body = "";
+      res.setEncoding("utf8");
+      res.on("data", (chunk: string) => (body += chunk));
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, headers: res.headers as Record<string, string>, body }));
+    });
+    req.on("upgrade", () => reject(new Error("the server upgraded a malformed handshake")));
+    req.on("error", reject);
+    req.end();
+  });
+}
+
+function linesOf(log: string, needle: string): string[] {
+  return log.split("\n").filter((line) => line.includes(needle));
+}
+
+function countLines(log: string, needle: string): number {
+  return linesOf(log, needle).filter((l) => l.includes('"level":"warn"')).length;
+}
 
 describe("agent-ws upgrade endpoint", () => {
   let stack: AgentWsStack;
@@ -163,6 +188,49 @@ describe("agent-ws upgrade endpoint", () => {
     await eventually(() => pings >= 5, 15_000, "five server pings");
     expect(agent.ws.readyState).toBe(WebSocket.OPEN);
     await agent.close();
+  });
+
+  it("a handshake that passes auth but is malformed gets a JSON refusal, not ws's plain text", async () => {
+    const raw = async (headers: Record<string, string>) => {
+      const res = await rawUpgrade(replica.port, { "X-API-ID": host.apiId, "X-API-KEY": host.apiKey, ...headers });
+      return { ...res, json: JSON.parse(res.body) as { code: string; error: string } };
+    };
+    const badKey = await raw({ "Sec-WebSocket-Key": "not-a-key", "Sec-WebSocket-Version": "13" });
+    expect(badKey.status).toBe(400);
+    expect(badKey.headers["content-type"]).toMatch(/application\/json/);
+    expect(badKey.json).toMatchObject({ code: "BAD_REQUEST", error: expect.stringContaining("Sec-WebSocket-Key") });
+    const badVersion = await raw({ "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==", "Sec-WebSocket-Version": "99" });
+    expect(badVersion.status).toBe(426);
+    expect(badVersion.headers["sec-websocket-version"]).toBe("13, 8");
+    expect(badVersion.json.code).toBe("UNSUPPORTED_WEBSOCKET_VERSION");
+    const noVersion = await raw({ "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==" });
+    expect(noVersion.status).toBe(426);
+  });
+
+  it("a ping flood is closed with 1008 'ping flood' and recorded as ping_flood, not cut silently", async () => {
+    const agent = await StockAgent.connect(wsUrl(replica), { apiId: host.apiId, apiKey: host.apiKey });
+    await agent.waitFor((m) => m.type === "connected");
+    await eventually(async () => (await status(host.id)).connected === true, 15_000, "online");
+    for (let i = 0; i < 200; i++) agent.ws.ping();
+    const closed = await agent.closed;
+    expect(closed).toEqual({ code: CloseCode.POLICY_VIOLATION, reason: "ping flood" });
+    await eventually(async () => ((await status(host.id)).lastDisconnect as { reason?: string } | null)?.reason === "ping_flood", 15_000, "recorded as ping_flood");
+    expect((await status(host.id)).lastDisconnect).toMatchObject({ code: CloseCode.POLICY_VIOLATION, reason: "ping_flood" });
+  });
+
+  it("garbage after the 1008 is neither parsed nor logged: a burst of 5000 bad frames costs a bounded number of log lines", async () => {
+    const burstHost = await stack.createHost("garbage-burst");
+    const before = countLines(replica.process.log, burstHost.id);
+    const agent = await StockAgent.connect(wsUrl(replica), { apiId: burstHost.apiId, apiKey: burstHost.apiKey });
+    await agent.waitFor((m) => m.type === "connected");
+    // Everything is written before the server's close frame can arrive, as an attacker would.
+    for (let i = 0; i < 5000; i++) agent.ws.send(`garbage ${i}`);
+    const closed = await agent.closed;
+    expect(closed.code).toBe(CloseCode.POLICY_VIOLATION);
+    await eventually(() => /agent disconnected/.test(linesOf(replica.process.log, burstHost.id).join("\n")), 15_000, "disconnect logged");
+    const warnings = linesOf(replica.process.log, burstHost.id).filter((l) => l.includes('"level":"warn"')).length - before;
+    // GARBAGE_LIMIT 3 → at most 4 invalid-frame warnings and the disconnect line.
+    expect(warnings).toBeLessThanOrEqual(5);
   });
 
   it("when the auth service is down, upgrades get 503 with Retry-After, never 401", async () => {

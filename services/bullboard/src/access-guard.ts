@@ -1,9 +1,7 @@
 import { CodedError, type Principal } from "@patchmon-ws/protocol";
-import type { FailureLimiter } from "@patchmon-ws/service-kit";
+import type { FailureLimiter, PrincipalVerifier, TicketGrant as AuthTicketGrant } from "@patchmon-ws/service-kit";
 import { boardModeFor, isSafeMethod, type BoardMode } from "./board-mode.js";
 import { cookieMaxAge, csrfTokenMatches, readCookies } from "./cookies.js";
-import type { TicketExchangeResult } from "./auth-client.js";
-import type { SessionVerifier } from "./session-verifier.js";
 
 /** How each authentication attempt ended, for metrics. */
 export type AuthOutcome = "ok" | "missing" | "invalid" | "forbidden" | "unavailable" | "rate_limited";
@@ -37,8 +35,10 @@ export interface TicketGrant {
 }
 
 export interface AccessGuardOptions {
-  verifier: SessionVerifier;
-  exchangeTicket: (ticket: string, sourceAddress: string) => Promise<TicketExchangeResult>;
+  /** Verifies dashboard cookies (audience "bullboard"). */
+  verifier: PrincipalVerifier;
+  /** Consumes a bullboard ticket and gets a dashboard token for it. */
+  exchangeTicket: (ticket: string, sourceAddress: string) => Promise<AuthTicketGrant>;
   failures: FailureLimiter;
   cookieTtlSeconds: number;
   onOutcome?: (outcome: AuthOutcome) => void;
@@ -104,6 +104,7 @@ export class AccessGuard {
     }
     const result = await this.verified(() => this.options.exchangeTicket(ticket, sourceAddress), sourceAddress);
     const mode = this.modeOf(result.principal);
+    if (!result.token) throw new CodedError("INTERNAL", "auth consumed the ticket but issued no dashboard token");
     const maxAgeSeconds = cookieMaxAge(result.tokenExpiresAt, this.options.cookieTtlSeconds, this.now());
     if (maxAgeSeconds <= 0) throw new CodedError("TOKEN_EXPIRED", "auth issued a dashboard token that has already expired");
     return { principal: result.principal, mode, token: result.token, maxAgeSeconds };

@@ -1,11 +1,11 @@
-import type { Principal } from "@patchmon-ws/protocol";
+import type { BoardMode, Principal } from "@patchmon-ws/protocol";
+
+export type { BoardMode };
 
 /**
  * What a user may do on the dashboard. Admins get full control; users granted `can_view_queues` get the read-only
  * board (buttons hidden, writes refused); anyone else gets nothing. Treat dashboard access as Redis access.
  */
-export type BoardMode = "full" | "read-only";
-
 export function boardModeFor(principal: Pick<Principal, "role" | "permissions">): BoardMode | null {
   if (principal.role === "admin") return "full";
   if (principal.permissions.includes("can_view_queues")) return "read-only";

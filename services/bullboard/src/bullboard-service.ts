@@ -1,16 +1,8 @@
 import type { IncomingMessage } from "node:http";
 import type { Duplex } from "node:stream";
-import { ALL_QUEUES, AuthSubjects, RevocationEvent } from "@patchmon-ws/protocol";
-import {
-  FailureLimiter,
-  OriginPolicy,
-  rejectUpgrade,
-  type Logger,
-  type NatsConnection,
-  type ServiceRuntime,
-} from "@patchmon-ws/service-kit";
+import { ALL_QUEUES } from "@patchmon-ws/protocol";
+import { AuthClient, FailureLimiter, OriginPolicy, PrincipalVerifier, rejectUpgrade, type ServiceContext } from "@patchmon-ws/service-kit";
 import { AccessGuard } from "./access-guard.js";
-import { AuthClient } from "./auth-client.js";
 import { createBoardRouter } from "./board-http.js";
 import type { BullboardConfig } from "./config.js";
 import { BOARD_BASE_PATH, Dashboard } from "./dashboard.js";
@@ -23,21 +15,14 @@ import { declaredQueues } from "./queue-names.js";
 import { QueueRegistry } from "./queue-registry.js";
 import { RedisConnections } from "./redis-connections.js";
 import { redisUnavailable } from "./redis-errors.js";
-import { SessionVerifier } from "./session-verifier.js";
-
-export interface BullboardServiceParts {
-  config: BullboardConfig;
-  runtime: ServiceRuntime;
-  nc: NatsConnection;
-  logger: Logger;
-}
 
 /**
- * Wires the dashboard into a ServiceRuntime: Redis connections, the queue registry (declared + discovered queues)
- * behind two Bull Boards, authentication through the auth service, the live-event socket and its hub, revocation
- * events, readiness, metrics and the drain. Returns once everything is attached; the caller listens.
+ * Wires the dashboard into the kit's runtime (launchService has connected NATS and answers /readyz for it): Redis
+ * connections, the queue registry (declared + discovered queues) behind two Bull Boards, authentication through
+ * the auth service, the live-event socket and its hub, revocations, readiness, metrics and the drain. The caller
+ * listens.
  */
-export function attachBullboard({ config, runtime, nc, logger }: BullboardServiceParts): { close: () => Promise<void> } {
+export function setupBullboard({ config, runtime, nc, logger, revocations }: ServiceContext<BullboardConfig>): { close: () => Promise<void> } {
   const redis = new RedisConnections({
     url: config.REDIS_URL,
     commandTimeoutMs: config.REDIS_COMMAND_TIMEOUT_MS,
@@ -104,12 +89,15 @@ export function attachBullboard({ config, runtime, nc, logger }: BullboardServic
   discovery.start();
 
   const auth = new AuthClient(nc, config.AUTH_TIMEOUT_MS);
-  const verifier = new SessionVerifier((token, source) => auth.verifyDashboardToken(token, source), {
+  const verifier = new PrincipalVerifier((token, audience, source) => auth.verifyToken(token, audience, source), {
+    audience: "bullboard",
     ttlMs: config.AUTH_CACHE_TTL_MS,
   });
+  revocations.forgetRevokedIn(verifier);
   const guard = new AccessGuard({
     verifier,
-    exchangeTicket: (ticket, source) => auth.exchangeTicket(ticket, source),
+    exchangeTicket: (ticket, sourceAddress) =>
+      auth.consumeTicket({ ticket, purpose: "bullboard", target: "*", sourceAddress, issueToken: { audience: "bullboard" } }),
     failures: new FailureLimiter({ maxFailures: config.AUTH_MAX_FAILURES, windowMs: config.AUTH_FAILURE_WINDOW_SECONDS * 1000 }),
     cookieTtlSeconds: config.COOKIE_TTL_SECONDS,
     onOutcome: metrics.authOutcome,
@@ -122,6 +110,7 @@ export function attachBullboard({ config, runtime, nc, logger }: BullboardServic
     origins,
     trust: runtime.trust,
     hub,
+    revocations,
     maxSockets: config.EVENTS_MAX_SOCKETS,
     maxSocketsPerUser: config.EVENTS_MAX_SOCKETS_PER_USER,
     maxQueuedEvents: config.EVENTS_MAX_QUEUED,
@@ -147,30 +136,12 @@ export function attachBullboard({ config, runtime, nc, logger }: BullboardServic
     rejectUpgrade(socket, "NOT_FOUND");
   });
 
-  const revocations = nc.subscribe(AuthSubjects.revokedAll, {
-    callback: (err, msg) => {
-      if (err) return logger.error({ err }, "revocation subscription failed");
-      let parsed;
-      try {
-        parsed = RevocationEvent.safeParse(msg.json());
-      } catch {
-        parsed = undefined;
-      }
-      if (!parsed?.success) return logger.warn({ subject: msg.subject }, "malformed revocation event ignored");
-      const event = parsed.data;
-      if (event.kind !== "host") verifier.revoke(event.kind, event.id);
-      events.revoke(event);
-    },
-  });
-
-  runtime.addReadinessCheck("nats", () => !nc.isClosed() && !nc.isDraining());
   runtime.addReadinessCheck("redis", () => redis.isUp);
 
   let closed: Promise<void> | undefined;
   const close = () =>
     (closed ??= (async () => {
       events.close();
-      revocations.unsubscribe();
       await discovery.stop();
       await hub.close();
       await registry.close();

@@ -51,7 +51,7 @@ export const bullboardConfigSchema = z.object({
   /** Bytes buffered in a socket beyond which messages wait in its bounded outbox. */
   EVENTS_HIGH_WATER_BYTES: env.positiveInt(256 * 1024),
   /** Server ping interval; a socket missing two pongs is terminated. */
-  EVENTS_PING_INTERVAL_MS: env.positiveInt(30_000),
+  EVENTS_PING_INTERVAL_MS: env.pingInterval(30_000),
   /** Counts are re-read at most this often per queue after job events, and on this period regardless. */
   COUNTS_MIN_INTERVAL_MS: env.positiveInt(250),
   COUNTS_REFRESH_INTERVAL_MS: env.positiveInt(5000),

@@ -1,76 +1,24 @@
 /**
- * The live-event socket's protocol (`/bullboard/events`), version 1. JSON text frames, one message each.
- *
- * Server → client:
- *  - `hello`   {v, user:{username, mode}, queues, pingIntervalMs}        first message after the upgrade
- *  - `queues`  {queues}                                                  the visible queue list changed
- *  - `counts`  {queue, counts:{waiting, active, completed, failed, delayed, paused, prioritized, "waiting-children"}, at}
- *  - `job`     {queue, event, jobId, eventId, at, name?, prev?, failedReason?, progress?, delay?, attemptsMade?}
- *  - `queue`   {queue, event: paused|resumed|cleaned|drained, eventId, at, count?}
- *  - `status`  {redis: "up"|"down", at}
- *  - `gap`     {dropped}     this many job/queue events were dropped for a slow socket; re-read counts/jobs
- *  - `subscribed` {queues}   answer to subscribe ("*" = every visible queue)
- *  - `error`   {code, error} a client message was refused
- * Client → server:
- *  - `subscribe` {queues: string[] | "*"}   narrow (or widen back) the queues streamed to this socket
- *
- * Job and queue events come from BullMQ's event stream in order; `eventId` is the stream id and `at` its time.
- * Counts are coalesced (the latest per queue wins when a socket is slow); events are dropped oldest-first
- * beyond a bound, and a `gap` message always says so.
+ * The server side of the live-event socket's protocol (declared in packages/protocol's bullboard-events): each
+ * message serialised once and shared by every socket it goes to, with what the outbox needs to know about it.
  */
-import { z } from "zod";
-import { QUEUE_NAME_PATTERN } from "./queue-names.js";
-import type { BoardMode } from "./board-mode.js";
+import {
+  EVENTS_PROTOCOL_VERSION,
+  MAX_DETAIL_CHARS,
+  type BoardMode,
+  type BoardServerMessage,
+  type ErrorCode,
+  type JobEventName,
+  type QueueEventName,
+} from "@patchmon-ws/protocol";
+import type { OutboxMessage } from "@patchmon-ws/service-kit";
 
-export const EVENTS_PROTOCOL_VERSION = 1;
-
-/** BullMQ job events forwarded to sockets. */
-export const JOB_EVENTS = [
-  "added",
-  "waiting",
-  "active",
-  "progress",
-  "completed",
-  "failed",
-  "stalled",
-  "delayed",
-  "removed",
-  "retries-exhausted",
-  "waiting-children",
-] as const;
-export type JobEventName = (typeof JOB_EVENTS)[number];
-
-/** BullMQ queue-level events forwarded to sockets. */
-export const QUEUE_EVENTS = ["paused", "resumed", "cleaned", "drained"] as const;
-export type QueueEventName = (typeof QUEUE_EVENTS)[number];
-
-/** Longest failedReason / progress text forwarded; larger values are cut (the job itself has the full value). */
-export const MAX_DETAIL_CHARS = 1024;
-
-/** Client frames are tiny; anything larger is refused by the socket (close 1009). */
-export const CLIENT_MAX_PAYLOAD = 4096;
-
-export const ClientMessage = z.discriminatedUnion("type", [
-  z.object({
-    type: z.literal("subscribe"),
-    queues: z.union([z.literal("*"), z.array(z.string().regex(QUEUE_NAME_PATTERN)).max(500)]),
-  }),
-]);
-export type ClientMessage = z.infer<typeof ClientMessage>;
-
-/**
- * A message ready for sockets: serialised once, shared by every socket it goes to. `queue` says whose subscribers
- * get it (undefined: everyone); `coalesceKey` marks state that a newer message of the same key supersedes;
- * `droppable` marks events a slow socket may lose (and be told about).
- */
-export interface Outbound {
-  readonly json: string;
+/** A message ready for sockets; `queue` says whose subscribers get it (undefined: everyone). */
+export interface Outbound extends OutboxMessage {
   readonly queue?: string;
-  readonly coalesceKey?: string;
-  readonly droppable: boolean;
 }
 
-function outbound(body: object, extra: { queue?: string; coalesceKey?: string; droppable?: boolean } = {}): Outbound {
+function outbound(body: BoardServerMessage, extra: { queue?: string; coalesceKey?: string; droppable?: boolean } = {}): Outbound {
   return {
     json: JSON.stringify(body),
     droppable: extra.droppable ?? false,
@@ -91,11 +39,11 @@ function cut(text: string): string {
 
 export const messages = {
   hello(user: { username: string; mode: BoardMode }, queues: readonly string[], pingIntervalMs: number): Outbound {
-    return outbound({ type: "hello", v: EVENTS_PROTOCOL_VERSION, user, queues, pingIntervalMs });
+    return outbound({ type: "hello", v: EVENTS_PROTOCOL_VERSION, user, queues: [...queues], pingIntervalMs });
   },
 
   queues(queues: readonly string[]): Outbound {
-    return outbound({ type: "queues", queues }, { coalesceKey: "queues" });
+    return outbound({ type: "queues", queues: [...queues] }, { coalesceKey: "queues" });
   },
 
   counts(queue: string, counts: Record<string, number>, at: number): Outbound {
@@ -104,7 +52,7 @@ export const messages = {
 
   /** A BullMQ job event; `args` is what QueueEvents emitted (strings from the stream, progress parsed). */
   job(queue: string, event: JobEventName, args: Record<string, unknown>, eventId: string): Outbound {
-    const body: Record<string, unknown> = {
+    const body: BoardServerMessage & { type: "job" } = {
       type: "job",
       queue,
       event,
@@ -126,7 +74,7 @@ export const messages = {
   },
 
   queueEvent(queue: string, event: QueueEventName, args: Record<string, unknown>, eventId: string): Outbound {
-    const body: Record<string, unknown> = { type: "queue", queue, event, eventId, at: streamIdTime(eventId) };
+    const body: BoardServerMessage & { type: "queue" } = { type: "queue", queue, event, eventId, at: streamIdTime(eventId) };
     if (args.count !== undefined && Number.isFinite(Number(args.count))) body.count = Number(args.count);
     return outbound(body, { queue, droppable: true });
   },
@@ -140,10 +88,10 @@ export const messages = {
   },
 
   subscribed(queues: readonly string[] | "*"): Outbound {
-    return outbound({ type: "subscribed", queues });
+    return outbound({ type: "subscribed", queues: queues === "*" ? "*" : [...queues] });
   },
 
-  error(code: string, error: string): Outbound {
+  error(code: ErrorCode, error: string): Outbound {
     return outbound({ type: "error", code, error });
   },
 };

@@ -1,38 +1,46 @@
-import { WebSocket, type RawData } from "ws";
-import { CloseCode, closeReason, type Principal } from "@patchmon-ws/protocol";
+import type { RawData } from "ws";
+import {
+  BoardClientMessage,
+  CloseCode,
+  type CloseCodeValue,
+  type Principal,
+  type RevocationEvent,
+} from "@patchmon-ws/protocol";
+import { BufferedSender, GarbageCounter, LiveSocket, type BufferedSocket, type Revocable, type SocketLike } from "@patchmon-ws/service-kit";
 import type { BoardMode } from "./board-mode.js";
-import { ClientMessage, messages, type Outbound } from "./event-messages.js";
+import { messages, type Outbound } from "./event-messages.js";
 import type { HubSubscriber } from "./queue-event-hub.js";
-import { SocketOutbox } from "./socket-outbox.js";
+
+/** Why the server ended an event socket. */
+export type EventSocketEndReason = "revoked" | "expired" | "invalid_messages" | "shutdown" | "user_changed";
 
 export interface EventSocketOptions {
   maxQueuedEvents: number;
   highWaterBytes: number;
-  /** Invalid client messages tolerated before closing with 1008. */
+  /** Invalid client messages tolerated per minute before closing with 1008. Default 5. */
   maxProtocolErrors?: number;
   /** Called when the client changed its queue selection (the hub then sends it a snapshot). */
   onSubscriptionChange: (socket: EventSocket) => void;
+  /** Called when the user behind the socket changed: re-authorise it. */
+  onUserChanged?: (socket: EventSocket) => void;
   onDropped?: (count: number) => void;
 }
 
+const PROTOCOL_ERROR_WINDOW_MS = 60_000;
+
 /**
- * One live-event socket: the authenticated user behind it, the queues it streams, and a bounded outbox that only
- * feeds the socket while its send buffer is below the high-water mark (sends resume from the send callbacks, so a
- * slow reader never makes the process buffer without bound).
+ * One live-event socket on the kit's lifecycle (heartbeat, closing state, ping policy): the authenticated user
+ * behind it, the queues it streams, and a bounded sender that feeds the socket only while its send buffer is
+ * below the high-water mark, dropping the oldest events (with a gap message) for a slow reader.
  */
-export class EventSocket implements HubSubscriber {
+export class EventSocket extends LiveSocket<EventSocketEndReason> implements HubSubscriber, Revocable {
   /** null = every visible queue. */
   private selection: ReadonlySet<string> | null = null;
-  private readonly outbox: SocketOutbox;
-  private protocolErrors = 0;
-  private missedPongs = 0;
-  private closed = false;
-  private readonly onSent = (err?: Error) => {
-    if (!err) this.flush();
-  };
+  private readonly sender: BufferedSender<Outbound>;
+  private readonly protocolErrors: GarbageCounter;
 
   constructor(
-    readonly ws: WebSocket,
+    socket: SocketLike & BufferedSocket,
     readonly principal: Principal,
     readonly mode: BoardMode,
     /** The dashboard token, to re-verify when the user changes. */
@@ -40,15 +48,14 @@ export class EventSocket implements HubSubscriber {
     readonly sourceAddress: string,
     private readonly options: EventSocketOptions,
   ) {
-    this.outbox = new SocketOutbox(options.maxQueuedEvents);
-    ws.on("message", (data, isBinary) => this.onMessage(data, isBinary));
-    ws.on("pong", () => {
-      this.missedPongs = 0;
+    super(socket);
+    this.sender = new BufferedSender<Outbound>(socket, {
+      maxQueued: options.maxQueuedEvents,
+      highWaterBytes: options.highWaterBytes,
+      gap: (dropped) => messages.gap(dropped),
+      ...(options.onDropped ? { onDropped: options.onDropped } : {}),
     });
-    ws.on("close", () => {
-      this.closed = true;
-    });
-    ws.on("error", () => ws.terminate());
+    this.protocolErrors = new GarbageCounter({ limit: options.maxProtocolErrors ?? 5, windowMs: PROTOCOL_ERROR_WINDOW_MS });
   }
 
   wants(queue: string): boolean {
@@ -56,61 +63,43 @@ export class EventSocket implements HubSubscriber {
   }
 
   deliver(message: Outbound): void {
-    if (this.closed) return;
-    const droppedBefore = this.outbox.totalDropped;
-    this.outbox.push(message);
-    const dropped = this.outbox.totalDropped - droppedBefore;
-    if (dropped > 0) this.options.onDropped?.(dropped);
-    this.flush();
+    if (this.open) this.sender.push(message);
   }
 
-  /** Pings, or terminates a peer that missed two pongs in a row. Returns false when it terminated. */
-  heartbeat(): boolean {
-    if (this.closed) return false;
-    if (this.missedPongs >= 2) {
-      this.ws.terminate();
-      return false;
-    }
-    this.missedPongs++;
-    this.ws.ping();
-    return true;
+  /** Closes with a coded reason; nothing more is sent. */
+  close(code: number, reason: EventSocketEndReason, text: string): void {
+    this.sender.stop();
+    this.end(code, reason, text);
   }
 
-  close(code: number, reason: string): void {
-    if (this.closed) return;
-    this.closed = true;
-    this.ws.close(code, closeReason(reason));
-    // A peer that never completes the closing handshake must not hold the socket.
-    setTimeout(() => this.ws.terminate(), 5000).unref();
+  revoked(code: CloseCodeValue, text: string, _event: RevocationEvent): void {
+    this.close(code, "revoked", text);
+  }
+
+  userChanged(): void {
+    if (this.options.onUserChanged) this.options.onUserChanged(this);
+    else this.close(CloseCode.CREDENTIALS_REVOKED, "user_changed", "permissions changed; reconnect");
   }
 
   get isClosed(): boolean {
-    return this.closed;
+    return !this.open;
   }
 
   get queuedMessages(): number {
-    return this.outbox.size;
+    return this.sender.queued;
   }
 
-  private flush(): void {
-    while (!this.closed && this.ws.readyState === WebSocket.OPEN && this.ws.bufferedAmount < this.options.highWaterBytes) {
-      const next = this.outbox.shift();
-      if (!next) return;
-      this.ws.send(next.json, this.onSent);
-    }
-  }
-
-  private onMessage(data: RawData, isBinary: boolean): void {
-    let parsed: ReturnType<typeof ClientMessage.safeParse>;
+  /** A data frame from the client (the lifecycle routes frames only while the socket is open). */
+  message(data: RawData, isBinary: boolean): void {
+    let parsed: ReturnType<typeof BoardClientMessage.safeParse>;
     try {
-      parsed = isBinary ? ClientMessage.safeParse(undefined) : ClientMessage.safeParse(JSON.parse(data.toString()));
+      parsed = BoardClientMessage.safeParse(isBinary ? undefined : JSON.parse(data.toString()));
     } catch {
-      parsed = ClientMessage.safeParse(undefined);
+      parsed = BoardClientMessage.safeParse(undefined);
     }
     if (!parsed.success) {
-      this.protocolErrors++;
-      if (this.protocolErrors > (this.options.maxProtocolErrors ?? 5)) {
-        this.close(CloseCode.POLICY_VIOLATION, "too many invalid messages");
+      if (this.protocolErrors.record()) {
+        this.close(CloseCode.POLICY_VIOLATION, "invalid_messages", "too many invalid messages");
         return;
       }
       this.deliver(messages.error("VALIDATION_FAILED", 'expected {"type":"subscribe","queues":[names] or "*"}'));

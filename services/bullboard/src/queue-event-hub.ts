@@ -1,6 +1,7 @@
 import type { Logger } from "@patchmon-ws/service-kit";
 import { CountsTracker, type Counts } from "./counts-tracker.js";
-import { JOB_EVENTS, QUEUE_EVENTS, messages, type Outbound } from "./event-messages.js";
+import { JOB_EVENTS, QUEUE_EVENTS } from "@patchmon-ws/protocol";
+import { messages, type Outbound } from "./event-messages.js";
 
 /** A queue's event stream (a BullMQ QueueEvents in production). */
 export interface QueueEventSource {

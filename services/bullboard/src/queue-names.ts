@@ -4,8 +4,9 @@
  * board has never heard of). A name found in Redis is data, so it has to pass the same pattern as a configured one.
  */
 
-/** Letters, digits, `.`, `_`, `-` and BullMQ's hash-tag braces; never `:` (BullMQ's key separator). */
-export const QUEUE_NAME_PATTERN = /^[A-Za-z0-9{][A-Za-z0-9._{}-]{0,127}$/;
+import { QUEUE_NAME_PATTERN } from "@patchmon-ws/protocol";
+
+export { QUEUE_NAME_PATTERN };
 
 /** Key prefixes BullMQ accepts here: the glob characters of SCAN MATCH (`*?[]\`) can never appear. */
 export const BULLMQ_PREFIX_PATTERN = /^[A-Za-z0-9_.-]{1,64}$/;

@@ -1,10 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { CodedError, type Principal } from "@patchmon-ws/protocol";
-import { FailureLimiter } from "@patchmon-ws/service-kit";
+import { FailureLimiter, PrincipalVerifier, type TicketGrant } from "@patchmon-ws/service-kit";
 import { AccessGuard, type AuthOutcome } from "../src/access-guard.js";
-import type { TicketExchangeResult } from "../src/auth-client.js";
 import { CSRF_COOKIE, SESSION_COOKIE, csrfTokenFor } from "../src/cookies.js";
-import { SessionVerifier } from "../src/session-verifier.js";
 import { principal } from "./fixtures.js";
 
 const users: Record<string, Principal> = {
@@ -13,16 +11,17 @@ const users: Record<string, Principal> = {
   "nobody-token": principal({ userId: "nobody", permissions: ["can_manage_hosts"] }),
 };
 
-function guard(options: { maxFailures?: number; exchange?: (ticket: string) => Promise<TicketExchangeResult> } = {}) {
+function guard(options: { maxFailures?: number; exchange?: (ticket: string) => Promise<TicketGrant> } = {}) {
   const outcomes: AuthOutcome[] = [];
-  const verifier = new SessionVerifier(
-    async (token) => {
+  const verifier = new PrincipalVerifier(
+    async (token, audience) => {
+      expect(audience).toBe("bullboard");
       if (token === "auth-down") throw new CodedError("DEPENDENCY_UNAVAILABLE", undefined, { retryAfter: 2 });
       const user = users[token];
       if (!user) throw new CodedError("TOKEN_INVALID");
       return user;
     },
-    { ttlMs: 1000 },
+    { audience: "bullboard", ttlMs: 1000 },
   );
   const instance = new AccessGuard({
     verifier,

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { ClientMessage, MAX_DETAIL_CHARS, messages, streamIdTime } from "../src/event-messages.js";
+import { BoardClientMessage as ClientMessage, BoardServerMessage, MAX_DETAIL_CHARS } from "@patchmon-ws/protocol";
+import { messages, streamIdTime } from "../src/event-messages.js";
 
 describe("event messages", () => {
   it("describes a job event with its stream id and time", () => {
@@ -39,5 +40,21 @@ describe("event messages", () => {
     expect(ClientMessage.safeParse({ type: "subscribe", queues: ["a:b"] }).success).toBe(false);
     expect(ClientMessage.safeParse({ type: "subscribe" }).success).toBe(false);
     expect(ClientMessage.safeParse({ type: "echo", data: 1 }).success).toBe(false);
+  });
+
+  it("every message the service builds matches the schema web clients parse (packages/protocol)", () => {
+    const built = [
+      messages.hello({ username: "a", mode: "read-only" }, ["q"], 30_000),
+      messages.queues(["q", "r"]),
+      messages.counts("q", { waiting: 1, active: 2 }, 5),
+      messages.job("q", "progress", { jobId: "1", data: { pct: 50 } }, "1-0"),
+      messages.queueEvent("q", "cleaned", { count: "3" }, "2-0"),
+      messages.status(false, 7),
+      messages.gap(3),
+      messages.subscribed("*"),
+      messages.subscribed(["q"]),
+      messages.error("VALIDATION_FAILED", "nope"),
+    ];
+    for (const m of built) expect(BoardServerMessage.safeParse(JSON.parse(m.json)).success, m.json).toBe(true);
   });
 });

@@ -1,6 +1,7 @@
 import { EventEmitter } from "node:events";
 import { describe, expect, it } from "vitest";
 import { WebSocket } from "ws";
+import { bindSocket } from "@patchmon-ws/service-kit";
 import { messages } from "../src/event-messages.js";
 import { EventSocket } from "../src/event-socket.js";
 import { principal } from "./fixtures.js";
@@ -30,6 +31,7 @@ class FakeWs extends EventEmitter {
   ping() {
     this.pings++;
   }
+  pong() {}
   close(code: number, reason: string) {
     this.closedWith = [code, reason];
   }
@@ -45,6 +47,7 @@ function socket(ws: FakeWs, options: { highWaterBytes?: number; maxQueuedEvents?
     highWaterBytes: options.highWaterBytes ?? 1_000_000,
     onSubscriptionChange: (x) => changes.push(x),
   });
+  bindSocket(ws as unknown as WebSocket, s, { message: (data, isBinary) => s.message(data, isBinary), closed: () => {} });
   return { s, changes };
 }
 
@@ -96,24 +99,25 @@ describe("EventSocket", () => {
     expect(ws.closedWith?.[0]).toBe(1008);
   });
 
-  it("pings, and terminates a peer that missed two pongs", () => {
+  it("pings, and reports a peer silent for two intervals", () => {
     const ws = new FakeWs();
     const { s } = socket(ws);
-    expect(s.heartbeat()).toBe(true);
+    expect(s.heartbeatTick()).toBe("pinged");
     ws.emit("pong");
-    expect(s.heartbeat()).toBe(true);
-    expect(s.heartbeat()).toBe(true);
-    expect(s.heartbeat()).toBe(false);
-    expect(ws.terminated).toBe(true);
+    expect(s.heartbeatTick()).toBe("pinged");
+    expect(s.heartbeatTick()).toBe("pinged");
+    expect(s.heartbeatTick()).toBe("silent");
     expect(ws.pings).toBe(3);
   });
 
   it("sends nothing after closing", () => {
     const ws = new FakeWs();
     const { s } = socket(ws);
-    s.close(4001, "credentials revoked");
+    s.close(4001, "revoked", "credentials revoked");
     s.deliver(job(1));
+    ws.emit("message", Buffer.from(JSON.stringify({ type: "subscribe", queues: "*" })), false);
     expect(ws.sent).toEqual([]);
     expect(ws.closedWith).toEqual([4001, "credentials revoked"]);
+    expect(s.endReason).toBe("revoked");
   });
 });

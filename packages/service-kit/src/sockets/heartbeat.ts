@@ -30,3 +30,37 @@ export class HeartbeatState {
     return this.missed;
   }
 }
+
+/** What the monitor needs of a peer (LiveSocket has it). */
+export interface HeartbeatPeer {
+  heartbeatTick(): "pinged" | "silent";
+}
+
+/**
+ * One timer per process, not one per socket: every interval each peer is pinged, and peers silent for two
+ * intervals are handed to `onSilent` (which terminates them with the service's reason and logs).
+ */
+export class HeartbeatMonitor<P extends HeartbeatPeer> {
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly peers: () => Iterable<P>,
+    private readonly onSilent: (peer: P) => void,
+  ) {}
+
+  /** Ticks every `intervalMs` (a configured ping interval, at most MAX_PING_INTERVAL_MS). */
+  start(intervalMs: number): void {
+    this.timer ??= setInterval(() => this.tick(), intervalMs);
+    this.timer.unref();
+  }
+
+  /** One interval: exposed so tests drive it without timers. */
+  tick(): void {
+    for (const peer of [...this.peers()]) if (peer.heartbeatTick() === "silent") this.onSilent(peer);
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+    this.timer = undefined;
+  }
+}

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { HeartbeatState, MAX_MISSED_HEARTBEATS } from "../src/heartbeat.js";
+import { HeartbeatState, MAX_MISSED_HEARTBEATS } from "../src/sockets/heartbeat.js";
 
 describe("HeartbeatState", () => {
   it("pings while the peer shows life", () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { GarbageCounter } from "../src/garbage-counter.js";
+import { GarbageCounter } from "../src/sockets/garbage-counter.js";
 
 describe("GarbageCounter", () => {
   it("tolerates up to the limit within the window, then trips", () => {

@@ -1,13 +1,15 @@
 import { createHash } from "node:crypto";
-import type { Principal } from "@patchmon-ws/protocol";
+import type { Principal, TokenAudience } from "@patchmon-ws/protocol";
 
-/** Asks the auth service who a dashboard token belongs to; throws a CodedError when it is not valid. */
-export type VerifyToken = (token: string, sourceAddress: string) => Promise<Principal>;
+/** Asks the auth service who a token belongs to; throws a CodedError when it is not valid. */
+export type VerifyToken = (token: string, audience: TokenAudience, sourceAddress: string) => Promise<Principal>;
 
-export interface SessionVerifierOptions {
-  /** How long a positive verdict is reused. At most 1000 ms (revocation must bite within a second). */
+export interface PrincipalVerifierOptions {
+  /** Tokens of this audience are verified ("api" for Bearer tokens, "bullboard" for the dashboard cookie). */
+  audience: TokenAudience;
+  /** How long a positive verdict is reused. Revocation events empty it at once; this bounds a lost event. */
   ttlMs: number;
-  /** Cached verdicts kept at most; the oldest go first. Default 10 000. */
+  /** Verdicts kept at most; the oldest go first. Default 10 000. */
   maxEntries?: number;
   now?: () => number;
 }
@@ -21,12 +23,12 @@ interface Verdict {
 const REVOCATION_MEMORY_MS = 60_000;
 
 /**
- * Verifies dashboard tokens through the auth service with a short positive cache (a page load fetches a dozen
- * assets; one round trip serves them all) and single-flight for identical tokens. Failures are never cached, so
- * an auth outage ends the moment auth is back. Revocation events drop matching verdicts at once, and a verification
- * that was in flight when a revocation arrived is repeated rather than trusted.
+ * Verifies user tokens through the auth service with a short verdict cache (a page load or a burst of API calls
+ * costs one round trip) and single flight for identical tokens. Failures are never cached, so an auth outage ends
+ * the moment auth is back. `revoke` (fed by the RevocationHub) drops a user's or session's verdicts at once, and a
+ * verification that was in flight when the revocation arrived is repeated, never trusted: the revocation wins.
  */
-export class SessionVerifier {
+export class PrincipalVerifier {
   private readonly verdicts = new Map<string, Verdict>();
   private readonly inFlight = new Map<string, Promise<Principal>>();
   /** `user:<id>` / `session:<id>` → revocation epoch, for the in-flight check. */
@@ -38,15 +40,15 @@ export class SessionVerifier {
 
   constructor(
     private readonly verifyToken: VerifyToken,
-    options: SessionVerifierOptions,
+    private readonly options: PrincipalVerifierOptions,
   ) {
-    this.ttlMs = Math.min(Math.max(0, options.ttlMs), 1000);
+    this.ttlMs = Math.max(0, options.ttlMs);
     this.maxEntries = options.maxEntries ?? 10_000;
     this.now = options.now ?? Date.now;
   }
 
   async verify(token: string, sourceAddress: string): Promise<Principal> {
-    const key = SessionVerifier.keyOf(token);
+    const key = PrincipalVerifier.keyOf(token);
     const cached = this.verdicts.get(key);
     if (cached) {
       if (cached.expiresAt > this.now()) return cached.principal;
@@ -59,7 +61,7 @@ export class SessionVerifier {
     return verification;
   }
 
-  /** Forgets every verdict of a user or session (called for each auth.v1.revoked.* event). */
+  /** Forgets every verdict of a user or session. */
   revoke(kind: "user" | "session", id: string): void {
     const now = this.now();
     this.revocations.set(`${kind}:${id}`, { epoch: ++this.epoch, at: now });
@@ -78,7 +80,7 @@ export class SessionVerifier {
   private async verifyFresh(key: string, token: string, sourceAddress: string): Promise<Principal> {
     for (let attempt = 0; ; attempt++) {
       const startEpoch = this.epoch;
-      const principal = await this.verifyToken(token, sourceAddress);
+      const principal = await this.verifyToken(token, this.options.audience, sourceAddress);
       const revokedMeanwhile = this.revokedSince(principal, startEpoch);
       // One repeat is enough: auth answers from its own store, which already holds the revocation it announced.
       if (revokedMeanwhile && attempt === 0) continue;

@@ -1,0 +1,109 @@
+import { createLogger, type Logger } from "./logger.js";
+import { connectNats, natsConnected, type NatsConnection } from "./nats.js";
+import { RevocationHub } from "./revocations.js";
+import { runMain } from "./run-main.js";
+import { ServiceRuntime } from "./service-runtime.js";
+
+/** The variables every service reads (commonConfigShape) plus its port. */
+export interface CommonConfig {
+  LOG_LEVEL: string;
+  HOST: string;
+  PORT: number;
+  NATS_URL: string;
+  TRUSTED_PROXIES: readonly string[];
+  SHUTDOWN_TIMEOUT_MS: number;
+}
+
+/** What a service's setup gets: everything is connected, nothing listens yet. */
+export interface ServiceContext<C extends CommonConfig> {
+  readonly config: C;
+  readonly logger: Logger;
+  readonly runtime: ServiceRuntime;
+  readonly nc: NatsConnection;
+  /** The process's one revocation subscriber, started on first use (services holding user or agent sockets). */
+  readonly revocations: RevocationHub;
+}
+
+export interface LaunchOptions<C extends CommonConfig> {
+  name: string;
+  config: C;
+  logger?: Logger;
+  /** NATS client name (shown by the server); default the service name. */
+  natsName?: string;
+  /** Largest JSON request body; default 64 KiB. */
+  jsonBodyLimit?: string;
+  /**
+   * Wires the service: routes, upgrade handler, readiness checks, drain hooks. Drain hooks run in the order they
+   * were added, all before NATS is drained.
+   */
+  setup(context: ServiceContext<C>): Promise<void> | void;
+}
+
+export interface LaunchedService<C extends CommonConfig> {
+  context: ServiceContext<C>;
+  runtime: ServiceRuntime;
+  port: number;
+}
+
+/**
+ * The one start-up shape of every service: config → runtime → NATS (readiness tells the truth about it) → the
+ * service's setup → listen. Shutdown runs the service's drain hooks, then stops revocations and drains NATS.
+ */
+export async function launchService<C extends CommonConfig>(options: LaunchOptions<C>): Promise<LaunchedService<C>> {
+  const { config, name } = options;
+  const logger = options.logger ?? createLogger(name, config.LOG_LEVEL);
+  const runtime = new ServiceRuntime({
+    name,
+    logger,
+    host: config.HOST,
+    port: config.PORT,
+    trustedProxies: config.TRUSTED_PROXIES,
+    shutdownTimeoutMs: config.SHUTDOWN_TIMEOUT_MS,
+    ...(options.jsonBodyLimit ? { jsonBodyLimit: options.jsonBodyLimit } : {}),
+  });
+  const nc = await connectNats({ servers: config.NATS_URL, name: options.natsName ?? name, logger });
+  runtime.addReadinessCheck("nats", () => natsConnected(nc));
+  let hub: RevocationHub | undefined;
+  const context: ServiceContext<C> = {
+    config,
+    logger,
+    runtime,
+    nc,
+    get revocations() {
+      if (!hub) {
+        hub = new RevocationHub(logger);
+        hub.start(nc);
+      }
+      return hub;
+    },
+  };
+  try {
+    await options.setup(context);
+  } catch (err) {
+    await nc.close().catch(() => undefined);
+    throw err;
+  }
+  runtime.onDrain(async () => {
+    hub?.stop();
+    await nc.drain().catch(() => undefined);
+  });
+  const port = await runtime.listen();
+  return { context, runtime, port };
+}
+
+/**
+ * A service's entry point: loads its config (a bad one exits 78 naming every bad variable), launches it, and
+ * drains on SIGTERM/SIGINT.
+ */
+export function runService<C extends CommonConfig>(
+  name: string,
+  loadConfig: () => C,
+  setup: LaunchOptions<C>["setup"],
+  options: (config: C) => Omit<LaunchOptions<C>, "name" | "config" | "setup"> = () => ({}),
+): void {
+  runMain(name, async () => {
+    const config = loadConfig();
+    const { runtime } = await launchService({ ...options(config), name, config, setup });
+    runtime.installSignalHandlers();
+  });
+}
