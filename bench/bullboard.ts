@@ -18,7 +18,7 @@ import { Redis } from "ioredis";
 import { Queue, QueueEvents, Worker } from "bullmq";
 import WebSocket from "ws";
 import { startAuth, startNatsServer, startRedisServer, startService } from "@patchmon-ws/testkit";
-import { machine, median, printAndSave, type BenchResult, type Figure } from "./lib/report.js";
+import { figure, machine, median, printAndSave, type BenchResult, type Figure } from "./lib/report.js";
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
 
@@ -249,40 +249,37 @@ function summarise(runs: BullboardBenchResult[]): BenchResult {
   const overviewP95 = m((r) => r.queuesApi.overview.p95);
   const socketP99 = m((r) => r.events.socket.p99);
   const figures: Figure[] = [
-    {
+    figure({
       name: `GET /bullboard/api/queues p95 (${QUEUE_COUNT} queues × ${JOBS_PER_QUEUE} jobs, overview)`,
       value: overviewP95,
       unit: "ms",
       baseline: m((r) => r.queuesApi.baselineGetJobCounts.p95),
       baselineName: `bare getJobCounts × ${QUEUE_COUNT}`,
-      goal: "< 100 ms",
-      met: overviewP95 < 100,
-    },
-    {
+      goals: [{ kind: "max", value: 100, strict: true }],
+    }),
+    figure({
       name: "GET /bullboard/api/queues p95 (queue page)",
       value: m((r) => r.queuesApi.queuePage.p95),
       unit: "ms",
       baseline: m((r) => r.queuesApi.baselineGetJobCounts.p95),
       baselineName: `bare getJobCounts × ${QUEUE_COUNT}`,
-      goal: "< 100 ms",
-      met: m((r) => r.queuesApi.queuePage.p95) < 100,
-    },
-    {
+      goals: [{ kind: "max", value: 100, strict: true }],
+    }),
+    figure({
       name: "job completed → /bullboard/events message p50",
       value: m((r) => r.events.socket.p50),
       unit: "ms",
       baseline: m((r) => r.events.baselineQueueEvents.p50),
       baselineName: "bare BullMQ QueueEvents",
-    },
-    {
+    }),
+    figure({
       name: "job completed → /bullboard/events message p99",
       value: socketP99,
       unit: "ms",
       baseline: m((r) => r.events.baselineQueueEvents.p99),
       baselineName: "bare BullMQ QueueEvents",
-      goal: "< 50 ms",
-      met: socketP99 < 50,
-    },
+      goals: [{ kind: "max", value: 50, strict: true }],
+    }),
   ];
   return {
     bench: "bullboard",
