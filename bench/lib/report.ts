@@ -171,6 +171,8 @@ export interface BenchResult {
   settings?: Record<string, { value: number; default: number }>;
   /** True when any knob differed from its full-size default. */
   reduced?: boolean;
+  /** Anything else a benchmark wants on record (e.g. the failed trials of the revocation benchmark). */
+  details?: Record<string, unknown>;
 }
 
 export function machine(): string {
@@ -215,5 +217,6 @@ export function describeSettings(result: BenchResult): string {
 
 export function fmt(value: number): string {
   if (!Number.isFinite(value)) return String(value);
+  if (Number.isInteger(value)) return value.toLocaleString("en-US");
   return Math.abs(value) >= 100 ? Math.round(value).toLocaleString("en-US") : value.toFixed(value >= 10 ? 1 : 3);
 }
