@@ -21,6 +21,7 @@
  *
  * Users and hosts are created (and the users logged in) ahead of time; sockets are opened a batch at a time
  * (BENCH_BATCH per kind, so at most 2 × BENCH_BATCH are open at once), then the batch's trials run one after another.
+ * Five unrecorded warm-up trials per kind come first.
  * Sizes: BENCH_TRIALS (200 per kind), BENCH_BATCH (50). Writes bench/results/revocation.json.
  *
  * One file, two roles: the orchestrator (no argument) and `--role=bare-server`.
@@ -37,6 +38,8 @@ import { figure, knob, machine, percentile, printAndSave, type Figure, type Goal
 const TRIALS = knob("BENCH_TRIALS", 200);
 const BATCH = knob("BENCH_BATCH", 50);
 const SETUP_CONCURRENCY = 8;
+/** Trials per kind run first and not recorded. */
+const WARMUP = 5;
 const CLOSE_TIMEOUT_MS = 5000;
 const GOAL_P99_MS = 1000;
 const BARE_SUBJECT = "bench.revoked";
@@ -227,7 +230,7 @@ async function orchestrate(): Promise<void> {
     };
 
     // --- ahead of time: users (logged in) and hosts --------------------------------------------------------------
-    process.stdout.write(`creating ${2 * TRIALS} users and ${2 * TRIALS} hosts...\n`);
+    process.stdout.write(`creating ${2 * (TRIALS + WARMUP)} users and ${2 * (TRIALS + WARMUP)} hosts...\n`);
     const statusHost = await auth.client.createHost(adminToken, { name: "bench-revocation-status" });
     const newUser = async (prefix: string, i: number) => {
       const username = `${prefix}${i}`;
@@ -241,10 +244,11 @@ async function orchestrate(): Promise<void> {
       return { id: host.id, apiId: host.apiId, apiKey };
     };
     const indexes = Array.from({ length: TRIALS }, (_, i) => i);
-    const logoutUsers = await pool(indexes, SETUP_CONCURRENCY, (i) => newUser("blogout", i));
-    const disableUsers = await pool(indexes, SETUP_CONCURRENCY, (i) => newUser("bdisable", i));
-    const rotationHosts = await pool(indexes, SETUP_CONCURRENCY, (i) => newHost("brotate", i));
-    const deletionHosts = await pool(indexes, SETUP_CONCURRENCY, (i) => newHost("bdelete", i));
+    const all = Array.from({ length: TRIALS + WARMUP }, (_, i) => i);
+    const logoutUsers = await pool(all, SETUP_CONCURRENCY, (i) => newUser("blogout", i));
+    const disableUsers = await pool(all, SETUP_CONCURRENCY, (i) => newUser("bdisable", i));
+    const rotationHosts = await pool(all, SETUP_CONCURRENCY, (i) => newHost("brotate", i));
+    const deletionHosts = await pool(all, SETUP_CONCURRENCY, (i) => newHost("bdelete", i));
 
     // --- how each kind opens its sockets and revokes -----------------------------------------------------------------
     const statusUrl = `${agentWs.url}/api/v1/agents/status/stream?hostIds=${statusHost.host.id}`;
@@ -313,36 +317,43 @@ async function orchestrate(): Promise<void> {
       return { promise, cancel: () => clearTimeout(timer) };
     };
 
+    const runBatch = async (kind: Kind, batch: number[], record: boolean) => {
+      const targets = await pool(batch, SETUP_CONCURRENCY, (i) => prepare[kind](i));
+      for (const [n, target] of targets.entries()) {
+        const trial = batch[n]!;
+        const started = performance.now();
+        const revoking = target.revoke().then(
+          () => undefined,
+          (err: Error) => err,
+        );
+        const closes = await Promise.all(
+          target.sockets.map(async (s) => {
+            const limit = deadline(CLOSE_TIMEOUT_MS);
+            const result = await Promise.race([s.watched.closed, limit.promise]);
+            limit.cancel();
+            return { socket: s, result };
+          }),
+        );
+        const httpError = await revoking;
+        for (const s of target.sockets) s.watched.destroy();
+        if (!record) continue;
+        for (const { socket, result } of closes) {
+          const o = outcome(kind, socket.kind);
+          if (httpError) o.failures.push({ trial, code: `HTTP call failed: ${httpError.message.slice(0, 200)}`, expected: socket.expected });
+          else if (result.code !== socket.expected) o.failures.push({ trial, code: result.code, expected: socket.expected });
+          else o.latencies.push(result.at - started);
+        }
+      }
+    };
+
+    // Warm-up (not recorded): first connections, JIT, the services' first revocations.
+    process.stdout.write(`${WARMUP} warm-up trials per kind...\n`);
+    const warmup = Array.from({ length: WARMUP }, (_, i) => TRIALS + i);
+    for (const kind of KINDS) await runBatch(kind, warmup, false);
     for (let start = 0; start < TRIALS; start += BATCH) {
       const batch = indexes.slice(start, start + BATCH);
       process.stdout.write(`trials ${start + 1}-${start + batch.length} of ${TRIALS} per kind...\n`);
-      for (const kind of KINDS) {
-        const targets = await pool(batch, SETUP_CONCURRENCY, (i) => prepare[kind](i));
-        for (const [n, target] of targets.entries()) {
-          const trial = batch[n]!;
-          const started = performance.now();
-          const revoking = target.revoke().then(
-            () => undefined,
-            (err: Error) => err,
-          );
-          const closes = await Promise.all(
-            target.sockets.map(async (s) => {
-              const limit = deadline(CLOSE_TIMEOUT_MS);
-              const result = await Promise.race([s.watched.closed, limit.promise]);
-              limit.cancel();
-              return { socket: s, result };
-            }),
-          );
-          const httpError = await revoking;
-          for (const { socket, result } of closes) {
-            const o = outcome(kind, socket.kind);
-            if (httpError) o.failures.push({ trial, code: `HTTP call failed: ${httpError.message.slice(0, 200)}`, expected: socket.expected });
-            else if (result.code !== socket.expected) o.failures.push({ trial, code: result.code, expected: socket.expected });
-            else o.latencies.push(result.at - started);
-          }
-          for (const s of target.sockets) s.watched.destroy();
-        }
-      }
+      for (const kind of KINDS) await runBatch(kind, batch, true);
     }
 
     // --- figures -------------------------------------------------------------------------------------------------
@@ -386,7 +397,7 @@ async function orchestrate(): Promise<void> {
       date: new Date().toISOString(),
       machine: machine(),
       method:
-        `${TRIALS} trials per kind in batches of ${BATCH} (kinds and the baseline interleaved batch by batch; within a batch one trial at a time); ` +
+        `${TRIALS} trials per kind (after ${WARMUP} unrecorded warm-up trials per kind) in batches of ${BATCH} (kinds and the baseline interleaved batch by batch; within a batch one trial at a time); ` +
         `nats-server, redis-server, auth, agent-ws and bullboard as separate processes on loopback, LOG_LEVEL=info; clock from just before the revoking HTTP call to auth ` +
         `(logout with the user's token, PATCH disabled:true, rotate-key, DELETE host) to the close event of the live socket in the benchmark process: ` +
         `the bullboard event socket (expected 4001) and the agent-ws SSE status stream (expected a final "revoked" event) of that user's session, ` +

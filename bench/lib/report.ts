@@ -181,7 +181,10 @@ export function machine(): string {
 }
 
 export function ratio(figure: Figure): string {
-  return figure.baseline === undefined || figure.baseline === 0 ? "" : `${(figure.value / figure.baseline).toFixed(2)}×`;
+  // A value that could not be measured (NaN, stored as null in JSON) has no ratio.
+  const { value, baseline } = figure;
+  if (typeof value !== "number" || !Number.isFinite(value) || typeof baseline !== "number" || !Number.isFinite(baseline) || baseline === 0) return "";
+  return `${(value / baseline).toFixed(2)}×`;
 }
 
 /** Adds the revision and the knobs to a result, prints it and writes bench/results/<bench>.json. */
@@ -215,8 +218,8 @@ export function describeSettings(result: BenchResult): string {
     .join(", ");
 }
 
-export function fmt(value: number): string {
-  if (!Number.isFinite(value)) return String(value);
+export function fmt(value: number | null): string {
+  if (typeof value !== "number" || !Number.isFinite(value)) return "n/a";
   if (Number.isInteger(value)) return value.toLocaleString("en-US");
   return Math.abs(value) >= 100 ? Math.round(value).toLocaleString("en-US") : value.toFixed(value >= 10 ? 1 : 3);
 }
