@@ -198,7 +198,13 @@ function bareClients(url: string, count: number): Fleet {
     }
   };
   const start = (index: number, failures: number, lastUp: number) => {
+    if (stopped) return;
     gate(() => {
+      // Stopped while waiting for a slot: hand it back, open nothing.
+      if (stopped) {
+        release();
+        return;
+      }
       const ws = new WebSocket(url, { headers: { "x-agent-index": String(index) }, perMessageDeflate: false });
       sockets.add(ws);
       let opened = false;
