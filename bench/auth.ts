@@ -6,10 +6,10 @@
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { AuthSubjects } from "@patchmon-ws/protocol";
 import { ManagedProcess, REPO_ROOT, startAuth, startNatsServer } from "@patchmon-ws/testkit";
-import { machine, median, percentile, printAndSave, type Figure } from "./lib/report.js";
+import { figure, knob, machine, median, percentile, printAndSave, type Figure } from "./lib/report.js";
 
-const RUNS = Number(process.env.BENCH_RUNS ?? 5);
-const DURATION_MS = Number(process.env.BENCH_DURATION_MS ?? 3000);
+const RUNS = knob("BENCH_RUNS", 5);
+const DURATION_MS = knob("BENCH_DURATION_MS", 3000);
 const IN_FLIGHT = 64;
 
 interface Sample {
@@ -59,34 +59,32 @@ try {
     verify.push(await load(nc, AuthSubjects.verifyAgent, verifyPayload, mustBeOk));
   }
   const m = (samples: Sample[], key: keyof Sample) => median(samples.map((s) => s[key]));
+  const bareName = "bare NATS request/reply";
   const figures: Figure[] = [
-    {
+    figure({
       name: `agent-key verifications/s (${IN_FLIGHT} in flight)`,
       value: m(verify, "perSecond"),
       unit: "req/s",
       baseline: m(bare, "perSecond"),
-      baselineName: "bare NATS request/reply",
-      goal: ">= 10000 req/s",
-      met: m(verify, "perSecond") >= 10_000,
-    },
-    {
+      baselineName: bareName,
+      goals: [{ kind: "min", value: 10_000 }],
+    }),
+    figure({
       name: "verification latency p50",
       value: m(verify, "p50"),
       unit: "ms",
       baseline: m(bare, "p50"),
-      baselineName: "bare NATS request/reply",
-      goal: "<= 1.5× bare",
-      met: m(verify, "p50") <= 1.5 * m(bare, "p50"),
-    },
-    {
+      baselineName: bareName,
+      goals: [{ kind: "ratioMax", value: 1.5 }],
+    }),
+    figure({
       name: "verification latency p99",
       value: m(verify, "p99"),
       unit: "ms",
       baseline: m(bare, "p99"),
-      baselineName: "bare NATS request/reply",
-      goal: "<= 1.5× bare",
-      met: m(verify, "p99") <= 1.5 * m(bare, "p99"),
-    },
+      baselineName: bareName,
+      goals: [{ kind: "ratioMax", value: 1.5 }],
+    }),
   ];
   printAndSave({
     bench: "auth",

@@ -1,16 +1,18 @@
 /**
  * `npm run bench [-- name ...]`: runs the benchmarks (each in its own process, one after another so they do not
  * compete for the two cores), then rewrites the figures section of BENCHMARKS.md from bench/results/*.json.
+ * `npm run bench -- --render` only rewrites the figures section.
  */
 import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { spawnSync } from "node:child_process";
 import { REPO_ROOT } from "@patchmon-ws/testkit";
-import { RESULTS_DIR, fmt, ratio, type BenchResult } from "./lib/report.js";
+import { RESULTS_DIR, describeRevision, describeSettings, fmt, ratio, verdict, type BenchResult } from "./lib/report.js";
 
-const ALL = ["auth", "agent-ws", "bullboard"];
+const ALL = ["auth", "agent-ws", "bullboard", "revocation"];
+const renderOnly = process.argv.includes("--render");
 const chosen = process.argv.slice(2).filter((a) => !a.startsWith("-"));
-const benches = (chosen.length ? chosen : ALL).filter((name) => {
+const benches = (renderOnly ? [] : chosen.length ? chosen : ALL).filter((name) => {
   const exists = existsSync(join(REPO_ROOT, "bench", `${name}.ts`));
   if (!exists) process.stderr.write(`no benchmark named ${name}\n`);
   return exists;
@@ -36,11 +38,15 @@ const results = readdirSync(RESULTS_DIR)
 
 const lines = ["<!-- figures:start (written by bench/run.ts from bench/results/*.json; do not edit by hand) -->"];
 for (const r of results) {
-  lines.push("", `### ${r.bench}`, "", `${r.date.slice(0, 10)} · ${r.machine}`, "", `Method: ${r.method}.`, "");
+  lines.push("", `### ${r.bench}`, "", `${r.date.slice(0, 10)} · ${describeRevision(r)} · ${r.machine}`, "");
+  if (r.reduced) lines.push(`**Reduced run** (not the documented size): ${describeSettings(r)}.`, "");
+  lines.push(`Method: ${r.method}.`, "");
   lines.push("| figure | value | baseline (same run) | ratio | goal | met |", "|---|---|---|---|---|---|");
   for (const f of r.figures) {
     const baseline = f.baseline === undefined ? "" : `${f.baselineName ?? ""}: ${fmt(f.baseline)} ${f.unit}`;
-    lines.push(`| ${f.name} | ${fmt(f.value)} ${f.unit} | ${baseline} | ${ratio(f)} | ${f.goal ?? ""} | ${f.met === undefined ? "" : f.met ? "yes" : "no"} |`);
+    // The met cell is filled only for a figure with a goal (verdict() ignores a stray "met" without one).
+    const { goal, met } = verdict(f);
+    lines.push(`| ${f.name} | ${fmt(f.value)} ${f.unit} | ${baseline} | ${ratio(f)} | ${goal} | ${met} |`);
   }
 }
 lines.push("", "<!-- figures:end -->");

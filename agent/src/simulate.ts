@@ -19,6 +19,11 @@ export interface SimulateOptions extends Omit<AgentOptions, "apiId" | "apiKey"> 
 
 export interface Simulation {
   readonly agents: ReferenceAgent[];
+  /**
+   * `performance.now()` right before the first agent started connecting (after every agent was created), for load
+   * generators that time a connect storm from its first connection attempt.
+   */
+  readonly startedAt: number;
   /** Agents whose WebSocket is open right now. */
   connectedCount(): number;
   /** Resolves once at least `count` (default: all) agents are connected; rejects after timeoutMs (default 60 s). */
@@ -62,10 +67,12 @@ export async function simulate(options: SimulateOptions): Promise<Simulation> {
     agent.on("error", () => {});
     return agent;
   });
+  const startedAt = performance.now();
   for (const agent of agents) agent.start();
 
   return {
     agents,
+    startedAt,
     connectedCount: () => connected,
     waitForConnected(count = agents.length, timeoutMs = 60_000) {
       if (connected >= count) return Promise.resolve();

@@ -1,10 +1,15 @@
-/** Shared by every benchmark: statistics, the machine description, and the results file format. */
+/**
+ * Shared by every benchmark: statistics, the machine description, the commit being measured, size knobs, goals,
+ * and the results file format.
+ */
+import { execFileSync } from "node:child_process";
 import { cpus, totalmem, release } from "node:os";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
 export const RESULTS_DIR = join(dirname(fileURLToPath(import.meta.url)), "..", "results");
+const REPO_DIR = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
 
 export function percentile(sorted: readonly number[], p: number): number {
   if (sorted.length === 0) return NaN;
@@ -16,6 +21,24 @@ export function median(values: readonly number[]): number {
   return percentile([...values].sort((a, b) => a - b), 50);
 }
 
+/* ------------------------------------------------------------------ goals ------------------------------------------------------------------ */
+
+/**
+ * A goal a figure is held to. `max` / `min` bound the value itself (in the figure's unit); `ratioMax` bounds the
+ * value divided by the baseline measured in the same run. `strict` makes the bound exclusive (`<` instead of `<=`).
+ */
+export type Goal =
+  | { kind: "max"; value: number; strict?: boolean; note?: string }
+  | { kind: "min"; value: number; strict?: boolean; note?: string }
+  | { kind: "ratioMax"; value: number; strict?: boolean; note?: string };
+
+export interface GoalResult {
+  goal: Goal;
+  /** The goal in words, e.g. "<= 10000 ms" or "<= 2× bare ws". */
+  text: string;
+  met: boolean;
+}
+
 export interface Figure {
   /** What was measured, e.g. "agent-key verifications/s (64 in flight)". */
   name: string;
@@ -24,10 +47,116 @@ export interface Figure {
   /** The same quantity for the baseline measured in the same run. */
   baseline?: number;
   baselineName?: string;
-  /** The goal, in words, e.g. ">= 10000/s". */
+  /** Every goal this figure is held to, each evaluated. Absent or empty: the figure has no goal and no verdict. */
+  goals?: GoalResult[];
+  /** Older results files only: the goal in words and its verdict. */
   goal?: string;
   met?: boolean;
 }
+
+export interface FigureInput {
+  name: string;
+  value: number;
+  unit: string;
+  baseline?: number;
+  baselineName?: string;
+  goals?: Goal[];
+}
+
+export function goalText(goal: Goal, unit: string, baselineName?: string): string {
+  const op = goal.kind === "min" ? (goal.strict ? ">" : ">=") : goal.strict ? "<" : "<=";
+  const bound = goal.kind === "ratioMax" ? `${goal.value}× ${baselineName ?? "baseline"}` : `${goal.value} ${unit}`;
+  return `${op} ${bound}${goal.note ? ` ${goal.note}` : ""}`;
+}
+
+/** Whether a value meets a goal; a ratio goal without a usable baseline is not met. */
+export function evaluateGoal(goal: Goal, value: number, baseline: number | undefined): boolean {
+  if (!Number.isFinite(value)) return false;
+  let subject = value;
+  if (goal.kind === "ratioMax") {
+    if (baseline === undefined || !Number.isFinite(baseline) || baseline <= 0) return false;
+    subject = value / baseline;
+  }
+  if (goal.kind === "min") return goal.strict ? subject > goal.value : subject >= goal.value;
+  return goal.strict ? subject < goal.value : subject <= goal.value;
+}
+
+/** Builds a figure and evaluates its goals. A figure without goals carries no verdict. */
+export function figure(input: FigureInput): Figure {
+  const { goals, ...rest } = input;
+  const out: Figure = { ...rest };
+  if (goals && goals.length > 0) {
+    out.goals = goals.map((goal) => ({
+      goal,
+      text: goalText(goal, input.unit, input.baselineName),
+      met: evaluateGoal(goal, input.value, input.baseline),
+    }));
+  }
+  return out;
+}
+
+/** The goal cell and the met cell of a figure: both empty when it has no goal, whatever an old file says. */
+export function verdict(f: Figure): { goal: string; met: string } {
+  if (f.goals && f.goals.length > 0) {
+    const several = f.goals.length > 1;
+    return {
+      goal: f.goals.map((g) => (several ? `${g.text} (${g.met ? "yes" : "no"})` : g.text)).join("; "),
+      met: f.goals.every((g) => g.met) ? "yes" : "no",
+    };
+  }
+  if (f.goal && f.goal.trim() !== "" && f.met !== undefined) return { goal: f.goal, met: f.met ? "yes" : "no" };
+  return { goal: "", met: "" };
+}
+
+/* ------------------------------------------------------------- knobs, revision ------------------------------------------------------------- */
+
+const knobs: Record<string, { value: number; default: number }> = {};
+
+/**
+ * A size setting from the environment (e.g. BENCH_AGENTS), with its documented full-size default. Every knob read
+ * is recorded in the result, so a reduced run says so wherever its figures are shown.
+ */
+export function knob(name: string, fullDefault: number): number {
+  const raw = process.env[name];
+  const value = raw === undefined || raw === "" ? fullDefault : Number(raw);
+  if (!Number.isFinite(value) || value <= 0) throw new RangeError(`${name} must be a positive number (got ${raw})`);
+  knobs[name] = { value, default: fullDefault };
+  return value;
+}
+
+export interface Revision {
+  /** `git rev-parse HEAD` when the benchmark started. */
+  commit: string;
+  /**
+   * Whether `git status --porcelain` listed anything when the benchmark started, apart from the benchmark outputs
+   * (bench/results/, BENCHMARKS.md), which an earlier benchmark of the same `npm run bench` rewrites.
+   */
+  dirty: boolean;
+  /** The first of the changed paths, when dirty. */
+  dirtyPaths?: string[];
+}
+
+function git(args: string[]): string {
+  return execFileSync("git", args, { cwd: REPO_DIR, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
+}
+
+export function currentRevision(): Revision {
+  try {
+    const commit = git(["rev-parse", "HEAD"]).trim();
+    const changed = git(["status", "--porcelain", "--", ".", ":(exclude)bench/results", ":(exclude)BENCHMARKS.md"])
+      .split("\n")
+      .filter((line) => line.trim() !== "")
+      .map((line) => line.slice(3));
+    return changed.length > 0 ? { commit, dirty: true, dirtyPaths: changed.slice(0, 20) } : { commit, dirty: false };
+  } catch (err) {
+    return { commit: "unknown", dirty: true, dirtyPaths: [`git failed: ${(err as Error).message.split("\n")[0]}`] };
+  }
+}
+
+/** Taken when this module is first imported, i.e. when the benchmark starts: the code that is being measured. */
+const STARTED_AT = currentRevision();
+
+/* ------------------------------------------------------------------ results ------------------------------------------------------------------ */
 
 export interface BenchResult {
   bench: string;
@@ -36,6 +165,14 @@ export interface BenchResult {
   method: string;
   runs: number;
   figures: Figure[];
+  /** Absent in files written before commits were recorded. */
+  revision?: Revision;
+  /** Size knobs and their full-size defaults. */
+  settings?: Record<string, { value: number; default: number }>;
+  /** True when any knob differed from its full-size default. */
+  reduced?: boolean;
+  /** Anything else a benchmark wants on record (e.g. the failed trials of the revocation benchmark). */
+  details?: Record<string, unknown>;
 }
 
 export function machine(): string {
@@ -44,20 +181,45 @@ export function machine(): string {
 }
 
 export function ratio(figure: Figure): string {
-  return figure.baseline === undefined || figure.baseline === 0 ? "" : `${(figure.value / figure.baseline).toFixed(2)}×`;
+  // A value that could not be measured (NaN, stored as null in JSON) has no ratio.
+  const { value, baseline } = figure;
+  if (typeof value !== "number" || !Number.isFinite(value) || typeof baseline !== "number" || !Number.isFinite(baseline) || baseline === 0) return "";
+  return `${(value / baseline).toFixed(2)}×`;
 }
 
-export function printAndSave(result: BenchResult): void {
+/** Adds the revision and the knobs to a result, prints it and writes bench/results/<bench>.json. */
+export function printAndSave(input: Omit<BenchResult, "revision" | "settings" | "reduced">): BenchResult {
+  const reduced = Object.values(knobs).some((k) => k.value !== k.default);
+  const result: BenchResult = { ...input, revision: STARTED_AT, settings: { ...knobs }, reduced };
   mkdirSync(RESULTS_DIR, { recursive: true });
   writeFileSync(join(RESULTS_DIR, `${result.bench}.json`), JSON.stringify(result, null, 2) + "\n");
-  process.stdout.write(`\n${result.bench} — ${result.machine}\n`);
+  process.stdout.write(`\n${result.bench} — ${result.machine}\n  ${describeRevision(result)}\n`);
+  if (reduced) process.stdout.write(`  reduced run: ${describeSettings(result)}\n`);
   for (const f of result.figures) {
     const base = f.baseline === undefined ? "" : `   baseline ${f.baselineName ?? ""} ${fmt(f.baseline)} ${f.unit} → ${ratio(f)}`;
-    const goal = f.goal ? `   goal ${f.goal} ${f.met ? "✓" : "✗"}` : "";
+    const v = verdict(f);
+    const goal = v.goal ? `   goal ${v.goal} ${v.met === "yes" ? "✓" : "✗"}` : "";
     process.stdout.write(`  ${f.name}: ${fmt(f.value)} ${f.unit}${base}${goal}\n`);
   }
+  return result;
 }
 
-export function fmt(value: number): string {
+export function describeRevision(result: BenchResult): string {
+  const r = result.revision;
+  if (!r) return "commit not recorded";
+  const state = r.dirty ? `dirty tree${r.dirtyPaths?.length ? ` (${r.dirtyPaths.join(", ")})` : ""}` : "clean tree";
+  return `commit ${r.commit === "unknown" ? "unknown" : r.commit.slice(0, 12)}, ${state}`;
+}
+
+export function describeSettings(result: BenchResult): string {
+  return Object.entries(result.settings ?? {})
+    .filter(([, k]) => k.value !== k.default)
+    .map(([name, k]) => `${name}=${k.value} (full size ${k.default})`)
+    .join(", ");
+}
+
+export function fmt(value: number | null): string {
+  if (typeof value !== "number" || !Number.isFinite(value)) return "n/a";
+  if (Number.isInteger(value)) return value.toLocaleString("en-US");
   return Math.abs(value) >= 100 ? Math.round(value).toLocaleString("en-US") : value.toFixed(value >= 10 ? 1 : 3);
 }
