@@ -8,3 +8,4 @@ export * from "./queues.js";
 export * from "./agent-messages.js";
 export * from "./agents.js";
 export * from "./bullboard-events.js";
+export * from "./agents-http.js";

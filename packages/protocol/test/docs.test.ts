@@ -5,6 +5,9 @@ import {
   AGENT_TO_SERVER_TYPES,
   CLOSE_CODE_DESCRIPTIONS,
   CloseCode,
+  ErrorCatalogue,
+  OBSERVED_CLOSE_CODE_DESCRIPTIONS,
+  ObservedCloseCode,
   SERVER_TO_AGENT_TYPES,
   type CloseCodeName,
 } from "@patchmon-ws/protocol";
@@ -16,6 +19,16 @@ describe("the docs match the protocol package", () => {
     const architecture = read("docs/architecture.md");
     for (const [name, code] of Object.entries(CloseCode)) {
       expect(architecture).toContain(`| ${code} | ${name} | ${CLOSE_CODE_DESCRIPTIONS[name as CloseCodeName]} |`);
+    }
+  });
+
+  it("documents every observed close code and every error code with its status and message", () => {
+    const architecture = read("docs/architecture.md");
+    for (const [name, code] of Object.entries(ObservedCloseCode)) {
+      expect(architecture).toContain(`| ${code} | ${name} | ${OBSERVED_CLOSE_CODE_DESCRIPTIONS[name as keyof typeof ObservedCloseCode]} |`);
+    }
+    for (const [code, { status, message }] of Object.entries(ErrorCatalogue)) {
+      expect(architecture).toContain(`| \`${code}\` | ${status} | ${message} |`);
     }
   });
 

@@ -1,5 +1,15 @@
 import { randomUUID } from "node:crypto";
-import { CodedError, isCodedError, type LastDisconnect, type ServerToAgentMessage } from "@patchmon-ws/protocol";
+import {
+  CodedError,
+  ErrorCatalogue,
+  isCodedError,
+  type AgentOfflineReply,
+  type BulkCommandReply,
+  type BulkCommandResult,
+  type CommandReply,
+  type LastDisconnect,
+  type ServerToAgentMessage,
+} from "@patchmon-ws/protocol";
 import type { DeliveryOptions } from "./agent-gateway.js";
 import { assertFrameFits } from "./command-frame.js";
 import type { SendOutcome } from "./delivery-plan.js";
@@ -27,14 +37,9 @@ export interface CommandRequestOptions {
   requestedBy: string | null;
 }
 
-export type CommandResult =
-  | (SendOutcome & { latencyMs?: number })
-  | { hostId: string; commandId: string; status: "queued"; jobId: string; replaces: string | null; reason: string }
-  | { hostId: string; commandId: string; status: "not_found" };
-
 export interface CommandResponse {
   httpStatus: number;
-  body: object;
+  body: CommandReply | AgentOfflineReply | BulkCommandReply;
 }
 
 /** Hosts checked against the registry at once during a bulk send. */
@@ -73,10 +78,10 @@ export class CommandService {
           return { httpStatus: 202, body: await this.queue(target, message, options, "the agent is offline") };
         }
         return {
-          httpStatus: 409,
+          httpStatus: ErrorCatalogue.AGENT_OFFLINE.status,
           body: {
             error: "The host's agent is not connected; send with ifOffline \"queue\" to deliver it on reconnect.",
-            code: "CONFLICT",
+            code: "AGENT_OFFLINE",
             ...target,
             status: "offline",
             lastDisconnect: this.ports.lastDisconnect(hostId),
@@ -103,7 +108,7 @@ export class CommandService {
     const outcomes = targets.length > 0 ? await this.ports.sendMany(targets, message, delivery) : [];
     const seconds = Number(process.hrtime.bigint() - started) / 1e9;
 
-    const results: CommandResult[] = await mapLimit(outcomes, LOOKUP_CONCURRENCY, async (outcome, index): Promise<CommandResult> => {
+    const results: BulkCommandResult[] = await mapLimit(outcomes, LOOKUP_CONCURRENCY, async (outcome, index): Promise<BulkCommandResult> => {
       const target = targets[index]!;
       const retriable =
         outcome.status === "offline" ||

@@ -1,4 +1,4 @@
-import { CodedError, IDENTIFIER_PATTERN, type PresenceRecord } from "@patchmon-ws/protocol";
+import { CodedError, IDENTIFIER_PATTERN, type HostStatus, type PresenceRecord } from "@patchmon-ws/protocol";
 
 export type HostSelection = { all: true } | { all: false; ids: string[] };
 
@@ -27,8 +27,7 @@ export function parseHostSelection(input: unknown, what = "hostIds"): HostSelect
   return { all: false, ids: [...ids] };
 }
 
-/** A host's status for the API: its presence record, or "never seen" (never connected since presence began). */
-export type HostStatus = (PresenceRecord & { known: true }) | { hostId: string; known: false; connected: false };
+export type { HostStatus };
 
 export function hostStatus(hostId: string, record: PresenceRecord | undefined | null): HostStatus {
   return record ? { ...record, known: true } : { hostId, known: false, connected: false };

@@ -1,7 +1,7 @@
 import type { Express, Request, Response } from "express";
-import { CodedError, IDENTIFIER_PATTERN, requirePermission, type Principal } from "@patchmon-ws/protocol";
+import { BulkCommandRequest, CodedError, IDENTIFIER_PATTERN, requirePermission, SingleCommandRequest, type Principal } from "@patchmon-ws/protocol";
 import { bearerToken, type ProxyTrust } from "@patchmon-ws/service-kit";
-import { BulkCommandBody, parseBody, parseOperatorCommand, SingleCommandBody } from "./command-request.js";
+import { parseBody, parseOperatorCommand } from "./command-request.js";
 import type { CommandService } from "./command-service.js";
 import { hostStatus, parseHostSelection, type HostStatus } from "./host-selection.js";
 import type { PresenceView } from "./presence-view.js";
@@ -39,7 +39,7 @@ export function registerHttpApi(deps: HttpApiDeps): void {
   app.post("/api/v1/agents/commands", async (req: Request, res: Response) => {
     const principal = await principalOf(req);
     requirePermission(principal, "can_manage_hosts");
-    const body = parseBody(BulkCommandBody, req.body);
+    const body = parseBody(BulkCommandRequest, req.body);
     const selection = parseHostSelection(body.hostIds);
     const message = parseOperatorCommand(body.command);
     const result = await commands.sendMany(selection, message, {
@@ -55,7 +55,7 @@ export function registerHttpApi(deps: HttpApiDeps): void {
     const principal = await principalOf(req);
     requirePermission(principal, "can_manage_hosts");
     const hostId = hostIdParam(req.params.hostId);
-    const body = parseBody(SingleCommandBody, req.body);
+    const body = parseBody(SingleCommandRequest, req.body);
     const message = parseOperatorCommand(body.command);
     const result = await commands.sendOne(hostId, message, {
       ifOffline: body.ifOffline,

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { CodedError, COMMAND_TYPES } from "@patchmon-ws/protocol";
-import { BulkCommandBody, parseBody, parseOperatorCommand, SingleCommandBody } from "../src/command-request.js";
+import { BulkCommandRequest, SingleCommandRequest } from "@patchmon-ws/protocol";
+import { parseBody, parseOperatorCommand } from "../src/command-request.js";
 
 function error(fn: () => unknown): CodedError | undefined {
   try {
@@ -49,13 +50,13 @@ describe("parseOperatorCommand", () => {
 
 describe("request bodies", () => {
   it("defaults: fail when offline, wait for acks", () => {
-    expect(parseBody(SingleCommandBody, { command: { type: "report_now" } })).toMatchObject({ ifOffline: "fail", waitForAck: true });
+    expect(parseBody(SingleCommandRequest, { command: { type: "report_now" } })).toMatchObject({ ifOffline: "fail", waitForAck: true });
   });
 
   it("refuses bad options", () => {
-    expect(error(() => parseBody(SingleCommandBody, { command: {}, ifOffline: "maybe" }))?.code).toBe("VALIDATION_FAILED");
-    expect(error(() => parseBody(SingleCommandBody, { command: {}, ackTimeoutMs: 10 ** 9 }))?.code).toBe("VALIDATION_FAILED");
-    expect(error(() => parseBody(SingleCommandBody, { command: {}, commandId: "bad id" }))?.code).toBe("VALIDATION_FAILED");
-    expect(error(() => parseBody(BulkCommandBody, { command: {}, waitForAck: "yes" }))?.code).toBe("VALIDATION_FAILED");
+    expect(error(() => parseBody(SingleCommandRequest, { command: {}, ifOffline: "maybe" }))?.code).toBe("VALIDATION_FAILED");
+    expect(error(() => parseBody(SingleCommandRequest, { command: {}, ackTimeoutMs: 10 ** 9 }))?.code).toBe("VALIDATION_FAILED");
+    expect(error(() => parseBody(SingleCommandRequest, { command: {}, commandId: "bad id" }))?.code).toBe("VALIDATION_FAILED");
+    expect(error(() => parseBody(BulkCommandRequest, { command: {}, waitForAck: "yes" }))?.code).toBe("VALIDATION_FAILED");
   });
 });

@@ -57,7 +57,7 @@ describe("CommandService.sendOne", () => {
     const { ports: p, queued } = ports({ h: "offline" });
     const res = await new CommandService(p).sendOne("h", report, options);
     expect(res.httpStatus).toBe(409);
-    expect(res.body).toMatchObject({ code: "CONFLICT", status: "offline", hostId: "h", lastDisconnect: { reason: "heartbeat_timeout" } });
+    expect(res.body).toMatchObject({ code: "AGENT_OFFLINE", status: "offline", hostId: "h", lastDisconnect: { reason: "heartbeat_timeout" } });
     expect(typeof (res.body as { error: string }).error).toBe("string");
     expect(queued).toEqual([]);
   });

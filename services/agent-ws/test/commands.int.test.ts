@@ -108,7 +108,7 @@ describe("agent-ws commands, status and revocation", () => {
     const host = await stack.createHost("offline-queue");
     const offline = await send(host.id, { command: { type: "report_now" } });
     expect(offline.status).toBe(409);
-    expect(offline.body).toMatchObject({ code: "CONFLICT", status: "offline", error: expect.any(String) });
+    expect(offline.body).toMatchObject({ code: "AGENT_OFFLINE", status: "offline", error: expect.any(String) });
 
     const queued = [];
     for (let i = 0; i < 5; i++) queued.push(await send(host.id, { command: { type: "report_now" }, ifOffline: "queue" }));
