@@ -1,4 +1,4 @@
-import { randomUUID } from "node:crypto";
+import { randomBytes, randomUUID } from "node:crypto";
 import { CodedError, type Permission, type Role } from "@patchmon-ws/protocol";
 import type { PasswordHasher } from "./passwords.js";
 import { AuthStore } from "./store.js";
@@ -108,7 +108,8 @@ export class UserDirectory {
    */
   async bootstrapAdmin(username: string, password: string | undefined): Promise<{ created: boolean; generatedPassword?: string }> {
     if (this.list().some((u) => u.role === "admin")) return { created: false };
-    const chosen = password ?? randomUUID().replaceAll("-", "").slice(0, 20);
+    // 18 random bytes = 144 bits, 24 URL-safe characters: far beyond guessing, still easy to paste.
+    const chosen = password ?? randomBytes(18).toString("base64url");
     try {
       await this.create({ username, password: chosen, role: "admin", permissions: [] });
     } catch (err) {
