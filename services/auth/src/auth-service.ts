@@ -43,6 +43,7 @@ export class AuthService {
     config: Pick<
       AuthConfig,
       | "JWT_SECRET"
+      | "JWT_PREVIOUS_SECRETS"
       | "ACCESS_TOKEN_TTL_SECONDS"
       | "REFRESH_TOKEN_TTL_SECONDS"
       | "BULLBOARD_TOKEN_TTL_SECONDS"
@@ -54,7 +55,7 @@ export class AuthService {
       | "AGENT_AUTH_FAILURE_WINDOW_SECONDS"
     >,
   ) {
-    this.sessions = new SessionManager(store, new TokenSigner(config.JWT_SECRET), revocations, {
+    this.sessions = new SessionManager(store, new TokenSigner(config.JWT_SECRET, config.JWT_PREVIOUS_SECRETS), revocations, {
       accessTtlSeconds: config.ACCESS_TOKEN_TTL_SECONDS,
       refreshTtlSeconds: config.REFRESH_TOKEN_TTL_SECONDS,
       scopedTtlSeconds: { bullboard: config.BULLBOARD_TOKEN_TTL_SECONDS },

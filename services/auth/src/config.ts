@@ -7,6 +7,13 @@ export const authConfigSchema = z.object({
   PORT: env.port(3001),
   /** HMAC key for access tokens; only the auth service ever holds it. */
   JWT_SECRET: z.string({ message: "is required (at least 32 characters)" }).min(32, "must be at least 32 characters"),
+  /**
+   * Keys rotated away from, comma-separated: tokens they signed still verify until they expire. Rotate by moving
+   * the old JWT_SECRET here and setting a new one; drop it after ACCESS_TOKEN_TTL_SECONDS (and the bullboard TTL).
+   */
+  JWT_PREVIOUS_SECRETS: env
+    .list("")
+    .refine((keys) => keys.every((k) => k.length >= 32), "every key must be at least 32 characters"),
   ACCESS_TOKEN_TTL_SECONDS: env.positiveInt(900),
   REFRESH_TOKEN_TTL_SECONDS: env.positiveInt(7 * 24 * 3600),
   BULLBOARD_TOKEN_TTL_SECONDS: env.positiveInt(900),
