@@ -6,3 +6,4 @@ export * from "./auth.js";
 export * from "./queues.js";
 export * from "./agent-messages.js";
 export * from "./agents.js";
+export * from "./auth-http.js";

@@ -1,8 +1,6 @@
 /** What the auth service stores in its KV buckets. Views sent to clients never include hashes. */
 import { z } from "zod";
-import { HostId, Permission, PinnedHostKey, Role, SessionId, SshTarget, TicketPurpose, UserId, type HostRecord } from "@patchmon-ws/protocol";
-
-export const USERNAME_PATTERN = /^[A-Za-z0-9._@+-]{1,64}$/;
+import { HostId, Permission, PinnedHostKey, Role, SessionId, SshTarget, TicketPurpose, UserId, type HostRecord, type UserView } from "@patchmon-ws/protocol";
 
 export const StoredUser = z.object({
   id: UserId,
@@ -53,16 +51,6 @@ export type StoredTicket = z.infer<typeof StoredTicket>;
 
 export const StoredPointer = z.object({ id: z.string() });
 export type StoredPointer = z.infer<typeof StoredPointer>;
-
-export interface UserView {
-  id: string;
-  username: string;
-  role: StoredUser["role"];
-  permissions: StoredUser["permissions"];
-  disabled: boolean;
-  createdAt: number;
-  updatedAt: number;
-}
 
 export function userView(user: StoredUser): UserView {
   const { passwordHash: _hash, ...view } = user;

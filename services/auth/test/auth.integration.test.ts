@@ -3,9 +3,11 @@ import { connect, type NatsConnection } from "@nats-io/transport-node";
 import {
   AuthSubjects,
   ConsumeTicketReply,
+  CreatedHostResponse,
   GetHostReply,
   PinHostKeyReply,
   RevocationEvent,
+  SessionResponse,
   VerifyAccessReply,
   VerifyAgentReply,
 } from "@patchmon-ws/protocol";
@@ -91,6 +93,7 @@ describe("login", () => {
     expect(res.status).toBe(200);
     expect(res.body).toMatchObject({ tokenType: "Bearer", user: { username: auth.adminUsername, role: "admin", disabled: false } });
     expect(res.body.user.passwordHash).toBeUndefined();
+    expect(SessionResponse.strict().safeParse(res.body).success).toBe(true);
     expect(res.body.expiresIn).toBeGreaterThan(0);
     const cookie = res.headers.getSetCookie().find((c) => c.startsWith("refresh_token="))!;
     expect(cookie).toMatch(/HttpOnly/i);
@@ -239,6 +242,7 @@ describe("hosts and agent keys", () => {
     expect(created.host.apiId).toMatch(/^patchmon_[0-9a-f]{32}$/);
     expect(JSON.stringify(created.host)).not.toContain(created.apiKey);
     expect(created.agentConfig.credentialsYaml).toContain(`api_key: "${created.apiKey}"`);
+    expect(CreatedHostResponse.parse(created)).toEqual(created);
     expect(created.agentConfig.configYaml).toMatch(/patchmon_server: "http:\/\/127\.0\.0\.1:\d+"/);
 
     const listed = await api.request<{ hosts: { id: string }[] }>("GET", "/api/v1/hosts", { token: adminToken });
