@@ -13,7 +13,7 @@ import { PasswordHasher } from "./passwords.js";
 import type { StoredUser } from "./records.js";
 import type { RevocationSink } from "./revocations.js";
 import { SessionManager, type SessionTokens } from "./sessions.js";
-import type { AuthStore } from "./store.js";
+import type { AuthStorage } from "./auth-storage.js";
 import { TicketOffice } from "./tickets.js";
 import { TokenSigner } from "./token-signer.js";
 import { UserDirectory } from "./users.js";
@@ -24,6 +24,22 @@ const TICKET_PERMISSION: Record<TicketPurpose, Permission | null> = {
   bullboard: "can_view_queues",
   "agent-status": null,
 };
+
+/** What the core reads from the configuration. */
+export type AuthServiceConfig = Pick<
+  AuthConfig,
+  | "JWT_SECRET"
+  | "JWT_PREVIOUS_SECRETS"
+  | "ACCESS_TOKEN_TTL_SECONDS"
+  | "REFRESH_TOKEN_TTL_SECONDS"
+  | "BULLBOARD_TOKEN_TTL_SECONDS"
+  | "TICKET_TTL_SECONDS"
+  | "PASSWORD_HASH_COST"
+  | "LOGIN_MAX_FAILURES"
+  | "LOGIN_FAILURE_WINDOW_SECONDS"
+  | "AGENT_AUTH_MAX_FAILURES"
+  | "AGENT_AUTH_FAILURE_WINDOW_SECONDS"
+>;
 
 /**
  * The auth service's core, shared by its HTTP and NATS adapters: users, sessions, hosts, tickets and the
@@ -38,22 +54,9 @@ export class AuthService {
   private readonly agentFailures: FailureLimiter;
 
   constructor(
-    readonly store: AuthStore,
+    readonly store: AuthStorage,
     revocations: RevocationSink,
-    config: Pick<
-      AuthConfig,
-      | "JWT_SECRET"
-      | "JWT_PREVIOUS_SECRETS"
-      | "ACCESS_TOKEN_TTL_SECONDS"
-      | "REFRESH_TOKEN_TTL_SECONDS"
-      | "BULLBOARD_TOKEN_TTL_SECONDS"
-      | "TICKET_TTL_SECONDS"
-      | "PASSWORD_HASH_COST"
-      | "LOGIN_MAX_FAILURES"
-      | "LOGIN_FAILURE_WINDOW_SECONDS"
-      | "AGENT_AUTH_MAX_FAILURES"
-      | "AGENT_AUTH_FAILURE_WINDOW_SECONDS"
-    >,
+    config: AuthServiceConfig,
   ) {
     this.sessions = new SessionManager(store, new TokenSigner(config.JWT_SECRET, config.JWT_PREVIOUS_SECRETS), revocations, {
       accessTtlSeconds: config.ACCESS_TOKEN_TTL_SECONDS,

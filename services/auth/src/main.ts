@@ -4,7 +4,7 @@ import { loadAuthConfig } from "./config.js";
 import { createHttpApi } from "./http-api.js";
 import { serveNatsApi } from "./nats-api.js";
 import { NatsRevocationSink } from "./revocations.js";
-import { AuthStore } from "./store.js";
+import { JetStreamAuthStorage } from "./jetstream-auth-storage.js";
 
 const SESSION_PRUNE_INTERVAL_MS = 10 * 60 * 1000;
 
@@ -21,7 +21,7 @@ async function main(): Promise<void> {
   });
 
   const nc = await connectNats({ servers: config.NATS_URL, name: "auth", logger });
-  const store = await AuthStore.open(nc, { replicas: config.KV_REPLICAS, sessionTtlMs: config.REFRESH_TOKEN_TTL_SECONDS * 1000 }, logger);
+  const store = await JetStreamAuthStorage.open(nc, { replicas: config.KV_REPLICAS, sessionTtlMs: config.REFRESH_TOKEN_TTL_SECONDS * 1000 }, logger);
   const service = new AuthService(store, new NatsRevocationSink(nc), config);
 
   const bootstrap = await service.users.bootstrapAdmin(config.ADMIN_USERNAME, config.ADMIN_PASSWORD);

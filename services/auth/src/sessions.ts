@@ -2,7 +2,7 @@ import { randomUUID } from "node:crypto";
 import { CodedError, effectivePermissions, isIdentifier, type Principal, type RevocationEvent, type TokenAudience } from "@patchmon-ws/protocol";
 import { digestsEqual, randomSecret, sha256 } from "./secrets.js";
 import type { StoredSession, StoredUser } from "./records.js";
-import type { AuthStore } from "./store.js";
+import type { AuthStorage } from "./auth-storage.js";
 import type { TokenSigner } from "./token-signer.js";
 import type { RevocationSink } from "./revocations.js";
 
@@ -31,7 +31,7 @@ export interface SessionLifetimes {
  */
 export class SessionManager {
   constructor(
-    private readonly store: AuthStore,
+    private readonly store: AuthStorage,
     private readonly signer: TokenSigner,
     private readonly revocations: RevocationSink,
     private readonly lifetimes: SessionLifetimes,
