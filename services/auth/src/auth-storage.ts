@@ -1,5 +1,5 @@
 import type { RecordCollection } from "./record-collection.js";
-import type { StoredHost, StoredPointer, StoredSession, StoredTicket, StoredUser } from "./records.js";
+import type { StoredFailureWindow, StoredHost, StoredPointer, StoredSession, StoredTicket, StoredUser } from "./records.js";
 
 /**
  * The auth service's durable state, as the core sees it: one collection per kind of record. JetStreamAuthStorage
@@ -15,6 +15,8 @@ export interface AuthStorage {
   readonly sessions: RecordCollection<StoredSession>;
   /** sha256(ticket) → ticket */
   readonly tickets: RecordCollection<StoredTicket>;
+  /** failure counters of the per-source limits, shared by replicas (SharedFailureLimiter) */
+  readonly failureWindows: RecordCollection<StoredFailureWindow>;
   close(): void;
 }
 
@@ -22,6 +24,8 @@ export interface AuthStorage {
 export interface StorageLifetimes {
   /** Sessions are rewritten on every refresh, so this only removes abandoned ones. */
   sessionTtlMs: number;
+  /** At least the longest failure window: idle counters disappear after this. */
+  failureWindowTtlMs: number;
 }
 
 /** Tickets live 30 s at most; the store forgets unconsumed ones after this. */

@@ -27,6 +27,12 @@ export const authConfigSchema = z.object({
   LOGIN_FAILURE_WINDOW_SECONDS: env.positiveInt(300),
   AGENT_AUTH_MAX_FAILURES: env.positiveInt(20),
   AGENT_AUTH_FAILURE_WINDOW_SECONDS: env.positiveInt(60),
+  /**
+   * Bad (unknown, spent, expired) tickets per source address, counted apart from logins: the losers of a ticket
+   * race (double click, retry) must never lock a user out of signing in.
+   */
+  TICKET_MAX_FAILURES: env.positiveInt(30),
+  TICKET_FAILURE_WINDOW_SECONDS: env.positiveInt(60),
   /** Public base URL written into agent configs; default: derived from the request (trusted X-Forwarded-*). */
   PUBLIC_URL: z.url({ protocol: /^https?$/ }).optional(),
   /** Replicas of each JetStream KV bucket (1 for a single nats-server, 3 for a cluster). */

@@ -5,7 +5,7 @@ import { AuthBuckets } from "@patchmon-ws/protocol";
 import type { Logger } from "@patchmon-ws/service-kit";
 import { TICKET_STORE_TTL_MS, type AuthStorage, type StorageLifetimes } from "./auth-storage.js";
 import { MirroredBucket } from "./mirrored-bucket.js";
-import { StoredHost, StoredPointer, StoredSession, StoredTicket, StoredUser } from "./records.js";
+import { StoredFailureWindow, StoredHost, StoredPointer, StoredSession, StoredTicket, StoredUser } from "./records.js";
 
 /**
  * AuthStorage in JetStream KV buckets shared by every replica. Users, hosts and sessions are mirrored in memory
@@ -20,6 +20,7 @@ export class JetStreamAuthStorage implements AuthStorage {
     readonly apiIds: MirroredBucket<StoredPointer>,
     readonly sessions: MirroredBucket<StoredSession>,
     readonly tickets: MirroredBucket<StoredTicket>,
+    readonly failureWindows: MirroredBucket<StoredFailureWindow>,
   ) {}
 
   static async open(nc: NatsConnection, options: StorageLifetimes & { replicas: number }, logger: Logger): Promise<JetStreamAuthStorage> {
@@ -27,18 +28,20 @@ export class JetStreamAuthStorage implements AuthStorage {
     const kvm = new Kvm(jetstream(nc, { timeout: 3000 }));
     const jsm = await jetstreamManager(nc, { timeout: 3000 });
     const base = { replicas: options.replicas, raiseTtlWith: jsm };
-    const [users, usernames, hosts, apiIds, sessions, tickets] = await Promise.all([
+    const [users, usernames, hosts, apiIds, sessions, tickets, failureWindows] = await Promise.all([
       MirroredBucket.open(kvm, AuthBuckets.users, StoredUser, { ...base, mirror: true }, logger),
       MirroredBucket.open(kvm, AuthBuckets.usernames, StoredPointer, { ...base, mirror: true }, logger),
       MirroredBucket.open(kvm, AuthBuckets.hosts, StoredHost, { ...base, mirror: true }, logger),
       MirroredBucket.open(kvm, AuthBuckets.apiIds, StoredPointer, { ...base, mirror: true }, logger),
       MirroredBucket.open(kvm, AuthBuckets.sessions, StoredSession, { ...base, mirror: true, ttlMs: options.sessionTtlMs }, logger),
       MirroredBucket.open(kvm, AuthBuckets.tickets, StoredTicket, { ...base, mirror: false, ttlMs: TICKET_STORE_TTL_MS }, logger),
+      // Mirrored: the agent-key hot path checks its limit without a round trip; failures are written by CAS.
+      MirroredBucket.open(kvm, AuthBuckets.failures, StoredFailureWindow, { ...base, mirror: true, ttlMs: options.failureWindowTtlMs }, logger),
     ]);
-    return new JetStreamAuthStorage(users, usernames, hosts, apiIds, sessions, tickets);
+    return new JetStreamAuthStorage(users, usernames, hosts, apiIds, sessions, tickets, failureWindows);
   }
 
   close(): void {
-    for (const bucket of [this.users, this.usernames, this.hosts, this.apiIds, this.sessions, this.tickets]) bucket.close();
+    for (const bucket of [this.users, this.usernames, this.hosts, this.apiIds, this.sessions, this.tickets, this.failureWindows]) bucket.close();
   }
 }

@@ -1,12 +1,12 @@
 import { connectNats, createLogger, natsConnected, runMain, ServiceRuntime } from "@patchmon-ws/service-kit";
-import { AuthService } from "./auth-service.js";
+import { AuthService, storageLifetimes } from "./auth-service.js";
 import { loadAuthConfig } from "./config.js";
 import { createHttpApi } from "./http-api.js";
 import { serveNatsApi } from "./nats-api.js";
 import { NatsRevocationSink } from "./revocations.js";
 import { JetStreamAuthStorage } from "./jetstream-auth-storage.js";
 
-const SESSION_PRUNE_INTERVAL_MS = 10 * 60 * 1000;
+const PRUNE_INTERVAL_MS = 10 * 60 * 1000;
 
 async function main(): Promise<void> {
   const config = loadAuthConfig();
@@ -21,7 +21,7 @@ async function main(): Promise<void> {
   });
 
   const nc = await connectNats({ servers: config.NATS_URL, name: "auth", logger });
-  const store = await JetStreamAuthStorage.open(nc, { replicas: config.KV_REPLICAS, sessionTtlMs: config.REFRESH_TOKEN_TTL_SECONDS * 1000 }, logger);
+  const store = await JetStreamAuthStorage.open(nc, { ...storageLifetimes(config), replicas: config.KV_REPLICAS }, logger);
   const service = new AuthService(store, new NatsRevocationSink(nc), config);
 
   const bootstrap = await service.users.bootstrapAdmin(config.ADMIN_USERNAME, config.ADMIN_PASSWORD);
@@ -38,7 +38,7 @@ async function main(): Promise<void> {
   const subscriptions = serveNatsApi(nc, service, logger);
   runtime.addReadinessCheck("nats", () => natsConnected(nc));
 
-  const prune = setInterval(() => service.sessions.pruneExpired(), SESSION_PRUNE_INTERVAL_MS);
+  const prune = setInterval(() => service.pruneExpired(), PRUNE_INTERVAL_MS);
   prune.unref();
   runtime.onDrain(async () => {
     clearInterval(prune);

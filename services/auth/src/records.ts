@@ -49,6 +49,14 @@ export const StoredTicket = z.object({
 });
 export type StoredTicket = z.infer<typeof StoredTicket>;
 
+/** One source's failures in one limiter's current window (key: sha256 of limiter name and source address). */
+export const StoredFailureWindow = z.object({
+  failures: z.number().int().min(0),
+  /** Epoch ms; the window is over (and the count void) from then on. */
+  windowEndsAt: z.number().int(),
+});
+export type StoredFailureWindow = z.infer<typeof StoredFailureWindow>;
+
 export const StoredPointer = z.object({ id: z.string() });
 export type StoredPointer = z.infer<typeof StoredPointer>;
 

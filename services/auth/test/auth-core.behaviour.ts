@@ -5,7 +5,7 @@
  */
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { CodedError, type Principal } from "@patchmon-ws/protocol";
-import { AuthService, type AuthServiceConfig } from "../src/auth-service.js";
+import { AuthService, storageLifetimes, type AuthServiceConfig } from "../src/auth-service.js";
 import type { AuthStorage, StorageLifetimes } from "../src/auth-storage.js";
 import type { Revocation, RevocationSink } from "../src/revocations.js";
 
@@ -40,6 +40,8 @@ export const testConfig = (overrides: Partial<AuthServiceConfig> = {}): AuthServ
   LOGIN_FAILURE_WINDOW_SECONDS: 300,
   AGENT_AUTH_MAX_FAILURES: 3,
   AGENT_AUTH_FAILURE_WINDOW_SECONDS: 60,
+  TICKET_MAX_FAILURES: 30,
+  TICKET_FAILURE_WINDOW_SECONDS: 60,
   ...overrides,
 });
 
@@ -70,7 +72,7 @@ export function describeAuthCore(backend: StorageBackend): void {
     /** An auth replica (the core, without HTTP or NATS adapters) over the backend's current store. */
     async function replica(overrides: Partial<AuthServiceConfig> = {}) {
       const config = testConfig(overrides);
-      const storage = await instance.replica({ sessionTtlMs: config.REFRESH_TOKEN_TTL_SECONDS * 1000 });
+      const storage = await instance.replica(storageLifetimes(config));
       opened.push(storage);
       const revocations = new RecordingRevocationSink();
       return { service: new AuthService(storage, revocations, config), storage, revocations, config };
@@ -113,7 +115,7 @@ export function describeAuthCore(backend: StorageBackend): void {
       });
 
       it("forget records not written for the bucket's max age (sessions: the refresh lifetime)", async () => {
-        const storage = await instance.replica({ sessionTtlMs: 1000 });
+        const storage = await instance.replica({ sessionTtlMs: 1000, failureWindowTtlMs: 60_000 });
         opened.push(storage);
         const session = { id: "s1", userId: "u1", createdAt: 0, expiresAt: Date.now() + 60_000, refreshHash: "00", previousRefreshHashes: [], revokedAt: null, revokeReason: null };
         await storage.sessions.create("s1", session);
@@ -292,6 +294,70 @@ export function describeAuthCore(backend: StorageBackend): void {
         expect(limited).toMatchObject({ code: "RATE_LIMITED", status: 429 });
         expect((limited as CodedError).retryAfter).toBeGreaterThan(0);
         expect((await service.login("admin", "admin-password", "198.51.100.2")).user.username).toBe("admin");
+      });
+
+      it("hold across replicas: failures alternated between two replicas are limited after exactly the configured count", async () => {
+        const a = await withAdmin();
+        const b = await replica();
+        const replicas = [a, b];
+        for (let i = 0; i < 3; i++) {
+          expect(await codeOf(replicas[i % 2]!.service.login("admin", "wrong-password", "198.51.100.20"))).toBe("INVALID_CREDENTIALS");
+        }
+        // Both replicas refuse even the right password now: the limit is 3, not 3 per replica.
+        expect(await codeOf(b.service.login("admin", "admin-password", "198.51.100.20"))).toBe("RATE_LIMITED");
+        expect(await codeOf(a.service.login("admin", "admin-password", "198.51.100.20"))).toBe("RATE_LIMITED");
+
+        const { host, apiKey } = await a.service.hosts.create({ name: "shared-limit", ssh: null });
+        for (let i = 0; i < 3; i++) {
+          expect(await codeOf(replicas[i % 2]!.service.verifyAgent(host.apiId, "bad", "198.51.100.21"))).toBe("INVALID_CREDENTIALS");
+        }
+        // The fourth failure is refused as rate-limited even if this replica's mirror had not yet seen the third.
+        expect(await codeOf(b.service.verifyAgent(host.apiId, "bad", "198.51.100.21"))).toBe("RATE_LIMITED");
+        expect(await codeOf(a.service.verifyAgent(host.apiId, apiKey, "198.51.100.21"))).toBe("RATE_LIMITED");
+      });
+
+      it("count concurrent failures exactly (compare-and-set increments)", async () => {
+        const a = await withAdmin({ AGENT_AUTH_MAX_FAILURES: 100 });
+        const b = await replica({ AGENT_AUTH_MAX_FAILURES: 100 });
+        const { host, apiKey } = await a.service.hosts.create({ name: "concurrent", ssh: null });
+        const codes = await Promise.all(
+          Array.from({ length: 40 }, (_, i) => codeOf((i % 2 ? a : b).service.verifyAgent(host.apiId, "bad", "198.51.100.22"))),
+        );
+        expect(codes.every((c) => c === "INVALID_CREDENTIALS")).toBe(true);
+        // Every one of the 40 was counted once: 60 more reach the limit of 100, and not one before.
+        for (let i = 0; i < 59; i++) expect(await codeOf(a.service.verifyAgent(host.apiId, "bad", "198.51.100.22"))).toBe("INVALID_CREDENTIALS");
+        expect((await a.service.verifyAgent(host.apiId, apiKey, "198.51.100.22")).id).toBe(host.id);
+        expect(await codeOf(b.service.verifyAgent(host.apiId, "bad", "198.51.100.22"))).toBe("INVALID_CREDENTIALS");
+        expect(await codeOf(b.service.verifyAgent(host.apiId, "bad", "198.51.100.22"))).toBe("RATE_LIMITED");
+      });
+
+      it("count bad tickets apart from logins: a 50-way ticket race leaves sign-in open for its address", async () => {
+        const a = await withAdmin();
+        const b = await replica();
+        const { ticket } = await a.service.issueTicket(a.principal, "bullboard", "*");
+        const codes = await Promise.all(
+          Array.from({ length: 50 }, (_, i) => codeOf((i % 2 ? a : b).service.consumeTicket(ticket, "bullboard", "*", "198.51.100.30"))),
+        );
+        expect(codes.filter((c) => c === undefined)).toHaveLength(1);
+        expect(codes.filter((c) => c !== undefined).every((c) => c === "TICKET_INVALID" || c === "RATE_LIMITED")).toBe(true);
+        expect((await b.service.login("admin", "admin-password", "198.51.100.30")).user.username).toBe("admin");
+      });
+
+      it("limit bad tickets at TICKET_MAX_FAILURES without touching logins", async () => {
+        const { service, principal } = await withAdmin({ TICKET_MAX_FAILURES: 5 });
+        for (let i = 0; i < 5; i++) expect(await codeOf(service.consumeTicket(`bogus-${i}`, "bullboard", "*", "198.51.100.31"))).toBe("TICKET_INVALID");
+        const { ticket } = await service.issueTicket(principal, "bullboard", "*");
+        const limited = await service.consumeTicket(ticket, "bullboard", "*", "198.51.100.31").catch((e: unknown) => e as CodedError);
+        expect(limited).toMatchObject({ code: "RATE_LIMITED", status: 429 });
+        expect((limited as CodedError).retryAfter).toBeGreaterThan(0);
+        // A refused ticket is not burnt: the same ticket still works from elsewhere.
+        expect((await service.consumeTicket(ticket, "bullboard", "*", "198.51.100.32")).principal.username).toBe("admin");
+        expect((await service.login("admin", "admin-password", "198.51.100.31")).user.username).toBe("admin");
+        // And failed logins do not count against tickets.
+        for (let i = 0; i < 3; i++) await codeOf(service.login("admin", "wrong-password", "198.51.100.33"));
+        expect(await codeOf(service.login("admin", "admin-password", "198.51.100.33"))).toBe("RATE_LIMITED");
+        const fresh = await service.issueTicket(principal, "bullboard", "*");
+        expect((await service.consumeTicket(fresh.ticket, "bullboard", "*", "198.51.100.33")).principal.username).toBe("admin");
       });
 
       it("limit failed agent-key checks per source", async () => {

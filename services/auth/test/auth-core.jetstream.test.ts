@@ -46,11 +46,11 @@ describe("JetStream buckets", () => {
     const jsm = await jetstreamManager(nc);
     for await (const name of jsm.streams.names()) await jsm.streams.delete(name);
     const ttlOf = async () => (await jsm.streams.info("KV_auth_sessions")).config.max_age / 1e6;
-    (await JetStreamAuthStorage.open(nc, { sessionTtlMs: 60_000, replicas: 1 }, logger)).close();
+    (await JetStreamAuthStorage.open(nc, { sessionTtlMs: 60_000, failureWindowTtlMs: 60_000, replicas: 1 }, logger)).close();
     expect(await ttlOf()).toBe(60_000);
-    (await JetStreamAuthStorage.open(nc, { sessionTtlMs: 120_000, replicas: 1 }, logger)).close();
+    (await JetStreamAuthStorage.open(nc, { sessionTtlMs: 120_000, failureWindowTtlMs: 60_000, replicas: 1 }, logger)).close();
     expect(await ttlOf()).toBe(120_000);
-    (await JetStreamAuthStorage.open(nc, { sessionTtlMs: 30_000, replicas: 1 }, logger)).close();
+    (await JetStreamAuthStorage.open(nc, { sessionTtlMs: 30_000, failureWindowTtlMs: 60_000, replicas: 1 }, logger)).close();
     expect(await ttlOf()).toBe(120_000);
     await nc.close();
   });

@@ -75,7 +75,7 @@ const consumeTicket = (ticket: string, purpose: string, target: string, extra: o
 
 beforeAll(async () => {
   nats = await startNatsServer();
-  auth = await startAuth(nats.url, { LOGIN_MAX_FAILURES: "3", AGENT_AUTH_MAX_FAILURES: "3" });
+  auth = await startAuth(nats.url, { LOGIN_MAX_FAILURES: "3", AGENT_AUTH_MAX_FAILURES: "3", TICKET_MAX_FAILURES: "5" });
   api = auth.client;
   adminToken = await auth.adminToken();
   nc = await connect({ servers: nats.url });
@@ -316,6 +316,31 @@ describe("one-time tickets", () => {
     expect(results.filter((r) => r.ok)).toHaveLength(1);
     expect(results.filter((r) => !r.ok && r.code === "TICKET_INVALID")).toHaveLength(49);
     expect(results.find((r) => r.ok)).toMatchObject({ principal: { username: auth.adminUsername, role: "admin" } });
+  });
+
+  it("count lost races apart from logins: a 50-way race from one address has one winner and that address still signs in", async () => {
+    const from = "203.0.113.200";
+    const ticket = await api.ticket(adminToken, "agent-status");
+    const results = await Promise.all(Array.from({ length: 50 }, () => consumeTicket(ticket, "agent-status", "*", { sourceAddress: from })));
+    expect(results.filter((r) => r.ok)).toHaveLength(1);
+    expect(results.filter((r) => !r.ok && (r.code === "TICKET_INVALID" || r.code === "RATE_LIMITED"))).toHaveLength(49);
+    const login = await raw("POST", "/api/v1/auth/login", { body: { username: auth.adminUsername, password: auth.adminPassword }, from });
+    expect(login.status).toBe(200);
+  });
+
+  it("are limited per address at TICKET_MAX_FAILURES (RATE_LIMITED with retryAfter), while login from it still works", async () => {
+    const from = "203.0.113.201";
+    for (let i = 0; i < 5; i++) {
+      expect(await consumeTicket(`bogus-ticket-${i}`, "bullboard", "*", { sourceAddress: from })).toMatchObject({ ok: false, code: "TICKET_INVALID" });
+    }
+    const ticket = await api.ticket(adminToken, "bullboard");
+    const limited = await consumeTicket(ticket, "bullboard", "*", { sourceAddress: from });
+    expect(limited).toMatchObject({ ok: false, code: "RATE_LIMITED", error: expect.any(String) });
+    expect(limited.ok ? 0 : limited.retryAfter).toBeGreaterThan(0);
+    const login = await raw("POST", "/api/v1/auth/login", { body: { username: auth.adminUsername, password: auth.adminPassword }, from });
+    expect(login.status).toBe(200);
+    // The refused ticket was not burnt.
+    expect(await consumeTicket(ticket, "bullboard", "*", { sourceAddress: "203.0.113.202" })).toMatchObject({ ok: true });
   });
 
   it("are bound to purpose and target, and burnt by a mismatched attempt", async () => {

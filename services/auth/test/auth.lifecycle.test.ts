@@ -104,6 +104,31 @@ describe("auth service lifecycle", () => {
     }
   });
 
+  it("shares failure limits between replicas: failures alternated between two auth processes hit 429 after exactly the configured count", async () => {
+    const server = await nats();
+    const jwtSecret = randomBytes(32).toString("hex");
+    const env = { JWT_SECRET: jwtSecret, LOGIN_MAX_FAILURES: "4" };
+    const a = await auth(server.url, env);
+    const b = await auth(server.url, { ...env, ADMIN_PASSWORD: a.adminPassword });
+    const login = (replica: RunningAuth, password: string) =>
+      fetch(replica.service.url + "/api/v1/auth/login", {
+        method: "POST",
+        headers: { "content-type": "application/json", "x-forwarded-for": "198.51.100.77" },
+        body: JSON.stringify({ username: a.adminUsername, password }),
+      });
+    for (let i = 0; i < 4; i++) {
+      const res = await login(i % 2 ? b : a, "wrong-password");
+      expect(res.status).toBe(401);
+      expect(await res.json()).toEqual({ code: "INVALID_CREDENTIALS", error: "Wrong username or password." });
+    }
+    for (const replica of [a, b]) {
+      const limited = await login(replica, a.adminPassword);
+      expect(limited.status).toBe(429);
+      expect(await limited.json()).toEqual({ code: "RATE_LIMITED", error: expect.any(String) });
+      expect(Number(limited.headers.get("retry-after"))).toBeGreaterThan(0);
+    }
+  });
+
   it("expires tickets after their TTL", async () => {
     const server = await nats();
     const running = await auth(server.url, { TICKET_TTL_SECONDS: "1" });
