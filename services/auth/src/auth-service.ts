@@ -33,6 +33,7 @@ export type AuthServiceConfig = Pick<
   | "JWT_PREVIOUS_SECRETS"
   | "ACCESS_TOKEN_TTL_SECONDS"
   | "REFRESH_TOKEN_TTL_SECONDS"
+  | "REFRESH_REUSE_GRACE_SECONDS"
   | "BULLBOARD_TOKEN_TTL_SECONDS"
   | "TICKET_TTL_SECONDS"
   | "PASSWORD_HASH_COST"
@@ -75,6 +76,7 @@ export class AuthService {
     this.sessions = new SessionManager(store, new TokenSigner(config.JWT_SECRET, config.JWT_PREVIOUS_SECRETS), revocations, {
       accessTtlSeconds: config.ACCESS_TOKEN_TTL_SECONDS,
       refreshTtlSeconds: config.REFRESH_TOKEN_TTL_SECONDS,
+      refreshReuseGraceMs: config.REFRESH_REUSE_GRACE_SECONDS * 1000,
       scopedTtlSeconds: { bullboard: config.BULLBOARD_TOKEN_TTL_SECONDS },
     });
     this.users = new UserDirectory(store, new PasswordHasher(config.PASSWORD_HASH_COST), this.sessions, revocations);

@@ -16,6 +16,11 @@ export const authConfigSchema = z.object({
     .refine((keys) => keys.every((k) => k.length >= 32), "every key must be at least 32 characters"),
   ACCESS_TOKEN_TTL_SECONDS: env.positiveInt(900),
   REFRESH_TOKEN_TTL_SECONDS: env.positiveInt(7 * 24 * 3600),
+  /**
+   * How long the refresh token just rotated away still returns the pair it was exchanged for, so two tabs
+   * refreshing at once keep their session. After it, presenting it is reuse and revokes the session. 0: strict.
+   */
+  REFRESH_REUSE_GRACE_SECONDS: z.coerce.number().int().min(0).max(60).default(5),
   BULLBOARD_TOKEN_TTL_SECONDS: env.positiveInt(900),
   TICKET_TTL_SECONDS: z.coerce.number().int().min(1).max(30).default(30),
   ADMIN_USERNAME: z.string().regex(/^[A-Za-z0-9._@+-]{1,64}$/, "must be 1-64 characters of A-Z a-z 0-9 . _ @ + -").default("admin"),

@@ -35,6 +35,16 @@ export const StoredSession = z.object({
   refreshHash: z.string(),
   /** Hashes of refresh tokens already rotated away; presenting one means the family leaked. */
   previousRefreshHashes: z.array(z.string()),
+  /**
+   * The last rotation, for the refresh grace window: whoever presents the token it replaced (fromHash) before
+   * `until` gets the same new refresh token back. The new secret is sealed under a key derived from the replaced
+   * secret, which is stored nowhere (only its hash), so this record never reveals a usable token. Optional: records
+   * written by an older release have none.
+   */
+  lastRotation: z
+    .object({ fromHash: z.string(), until: z.number().int(), sealedSecret: z.string() })
+    .nullable()
+    .optional(),
   revokedAt: z.number().int().nullable(),
   revokeReason: z.string().nullable(),
 });

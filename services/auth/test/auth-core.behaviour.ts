@@ -33,6 +33,7 @@ export const testConfig = (overrides: Partial<AuthServiceConfig> = {}): AuthServ
   JWT_PREVIOUS_SECRETS: [],
   ACCESS_TOKEN_TTL_SECONDS: 900,
   REFRESH_TOKEN_TTL_SECONDS: 3600,
+  REFRESH_REUSE_GRACE_SECONDS: 1,
   BULLBOARD_TOKEN_TTL_SECONDS: 900,
   TICKET_TTL_SECONDS: 30,
   PASSWORD_HASH_COST: 10,
@@ -117,7 +118,7 @@ export function describeAuthCore(backend: StorageBackend): void {
       it("forget records not written for the bucket's max age (sessions: the refresh lifetime)", async () => {
         const storage = await instance.replica({ sessionTtlMs: 1000, failureWindowTtlMs: 60_000 });
         opened.push(storage);
-        const session = { id: "s1", userId: "u1", createdAt: 0, expiresAt: Date.now() + 60_000, refreshHash: "00", previousRefreshHashes: [], revokedAt: null, revokeReason: null };
+        const session = { id: "s1", userId: "u1", createdAt: 0, lastRotation: null, expiresAt: Date.now() + 60_000, refreshHash: "00", previousRefreshHashes: [], revokedAt: null, revokeReason: null };
         await storage.sessions.create("s1", session);
         expect((await storage.sessions.fetch("s1"))?.value.id).toBe("s1");
         const deadline = Date.now() + 5000;
@@ -201,6 +202,55 @@ export function describeAuthCore(backend: StorageBackend): void {
         expect(refreshed.tokens.sessionId).toBe(a.tokens.sessionId);
         expect((await a.service.verifyAccess(refreshed.tokens.accessToken, "api")).sessionId).toBe(a.tokens.sessionId);
         expect((await b.service.verifyAccess(a.tokens.accessToken, "api")).username).toBe("admin");
+      });
+
+      it("give two concurrent refreshes of one token (two tabs, two replicas) the same new pair, and keep the session", async () => {
+        const a = await withAdmin();
+        const b = await replica();
+        const [first, second] = await Promise.all([a.service.sessions.refresh(a.tokens.refreshToken), b.service.sessions.refresh(a.tokens.refreshToken)]);
+        expect(first.tokens.refreshToken).toBe(second.tokens.refreshToken);
+        expect(first.tokens.refreshToken).not.toBe(a.tokens.refreshToken);
+        for (const { tokens } of [first, second]) {
+          expect(tokens.sessionId).toBe(a.tokens.sessionId);
+          expect((await a.service.verifyAccess(tokens.accessToken, "api")).sessionId).toBe(a.tokens.sessionId);
+        }
+        expect(a.revocations.events).toEqual([]);
+        // The family goes on from the shared new token.
+        const next = await b.service.sessions.refresh(first.tokens.refreshToken);
+        expect((await a.service.verifyAccess(next.tokens.accessToken, "api")).sessionId).toBe(a.tokens.sessionId);
+      });
+
+      it("never store the refresh token handed out in the grace window in plain text", async () => {
+        const { service, storage, tokens } = await withAdmin();
+        const { tokens: rotated } = await service.sessions.refresh(tokens.refreshToken);
+        const stored = JSON.stringify((await storage.sessions.fetch(tokens.sessionId))?.value);
+        expect(stored).toContain("sealedSecret");
+        expect(stored).not.toContain(rotated.refreshToken.split(".")[1]);
+        expect(stored).not.toContain(tokens.refreshToken.split(".")[1]);
+      });
+
+      it("revoke the family when a rotated token comes back after the grace window", async () => {
+        const { service, tokens, revocations } = await withAdmin();
+        const { tokens: rotated } = await service.sessions.refresh(tokens.refreshToken);
+        expect((await service.sessions.refresh(tokens.refreshToken)).tokens.refreshToken).toBe(rotated.refreshToken);
+        await sleep(1100);
+        expect(await codeOf(service.sessions.refresh(tokens.refreshToken))).toBe("REFRESH_TOKEN_REUSED");
+        expect(await codeOf(service.sessions.refresh(rotated.refreshToken))).toBe("SESSION_REVOKED");
+        expect(await codeOf(service.verifyAccess(rotated.accessToken, "api"))).toBe("SESSION_REVOKED");
+        expect(revocations.events).toContainEqual({ kind: "session", id: tokens.sessionId, reason: "refresh_token_reused" });
+      });
+
+      it("revoke at once on reuse when the grace window is 0, and on reuse of an older token within the window", async () => {
+        const strict = await withAdmin({ REFRESH_REUSE_GRACE_SECONDS: 0 });
+        await strict.service.sessions.refresh(strict.tokens.refreshToken);
+        expect(await codeOf(strict.service.sessions.refresh(strict.tokens.refreshToken))).toBe("REFRESH_TOKEN_REUSED");
+
+        const graceful = await replica();
+        const { tokens } = await graceful.service.login("admin", "admin-password", "192.0.2.9");
+        const second = await graceful.service.sessions.refresh(tokens.refreshToken);
+        await graceful.service.sessions.refresh(second.tokens.refreshToken);
+        // Only the token rotated last has grace; the one before it is plain reuse.
+        expect(await codeOf(graceful.service.sessions.refresh(tokens.refreshToken))).toBe("REFRESH_TOKEN_REUSED");
       });
 
       it("logout revokes the session and announces it", async () => {

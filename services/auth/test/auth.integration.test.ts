@@ -75,7 +75,7 @@ const consumeTicket = (ticket: string, purpose: string, target: string, extra: o
 
 beforeAll(async () => {
   nats = await startNatsServer();
-  auth = await startAuth(nats.url, { LOGIN_MAX_FAILURES: "3", AGENT_AUTH_MAX_FAILURES: "3", TICKET_MAX_FAILURES: "5" });
+  auth = await startAuth(nats.url, { LOGIN_MAX_FAILURES: "3", AGENT_AUTH_MAX_FAILURES: "3", TICKET_MAX_FAILURES: "5", REFRESH_REUSE_GRACE_SECONDS: "1" });
   api = auth.client;
   adminToken = await auth.adminToken();
   nc = await connect({ servers: nats.url });
@@ -151,23 +151,44 @@ describe("login", () => {
 });
 
 describe("refresh tokens", () => {
-  it("rotate on every refresh, and reuse of an old one revokes the whole family", async () => {
+  const refreshCookieOf = (res: { headers: Headers }) => res.headers.getSetCookie().find((c) => c.startsWith("refresh_token="))!.split(";")[0]!;
+
+  it("rotate on every refresh, and reuse of an old one after the grace window revokes the whole family", async () => {
     const revocations = collectRevocations();
     const first = await api.login(auth.adminUsername, auth.adminPassword);
     const refreshed = await raw("POST", "/api/v1/auth/refresh", { cookie: first.refreshCookie });
     expect(refreshed.status).toBe(200);
-    const second = refreshed.headers.getSetCookie().find((c) => c.startsWith("refresh_token="))!.split(";")[0]!;
+    const second = refreshCookieOf(refreshed);
     expect(second).not.toBe(first.refreshCookie);
     expect((await verifyAccess(refreshed.body.accessToken)).ok).toBe(true);
+    await new Promise((r) => setTimeout(r, 1100)); // past REFRESH_REUSE_GRACE_SECONDS=1
 
     const reused = await raw("POST", "/api/v1/auth/refresh", { cookie: first.refreshCookie });
     expect(reused.status).toBe(401);
-    expect(reused.body.code).toBe("REFRESH_TOKEN_REUSED");
+    expect(reused.body).toEqual({ code: "REFRESH_TOKEN_REUSED", error: expect.any(String) });
     // The family is gone: the newest refresh token and every access token of the session stop working.
     expect((await raw("POST", "/api/v1/auth/refresh", { cookie: second })).body.code).toBe("SESSION_REVOKED");
     expect(await verifyAccess(refreshed.body.accessToken)).toMatchObject({ ok: false, code: "SESSION_REVOKED" });
     expect(await verifyAccess(first.accessToken)).toMatchObject({ ok: false, code: "SESSION_REVOKED" });
     await revocations.waitFor({ kind: "session", reason: "refresh_token_reused" });
+  });
+
+  it("give two tabs refreshing at the same moment the same new pair, and keep the session", async () => {
+    const login = await api.login(auth.adminUsername, auth.adminPassword);
+    const [tabA, tabB] = await Promise.all([
+      raw("POST", "/api/v1/auth/refresh", { cookie: login.refreshCookie }),
+      raw("POST", "/api/v1/auth/refresh", { cookie: login.refreshCookie }),
+    ]);
+    expect([tabA.status, tabB.status]).toEqual([200, 200]);
+    expect(refreshCookieOf(tabA)).toBe(refreshCookieOf(tabB));
+    expect(refreshCookieOf(tabA)).not.toBe(login.refreshCookie);
+    const a = await verifyAccess(tabA.body.accessToken);
+    const b = await verifyAccess(tabB.body.accessToken);
+    if (!a.ok || !b.ok) throw new Error(`both access tokens should verify: ${JSON.stringify([a, b])}`);
+    expect(a.principal.sessionId).toBe(b.principal.sessionId);
+    expect((await raw("GET", "/api/v1/auth/me", { token: tabB.body.accessToken })).status).toBe(200);
+    // Either tab's next refresh continues the family.
+    expect((await raw("POST", "/api/v1/auth/refresh", { cookie: refreshCookieOf(tabB) })).status).toBe(200);
   });
 
   it("rejects a missing or unknown refresh token", async () => {
