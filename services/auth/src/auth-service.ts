@@ -149,6 +149,7 @@ export class AuthService {
   /** Forgets expired sessions and finished failure windows held in memory. */
   pruneExpired(now = Date.now()): void {
     this.sessions.pruneExpired(now);
+    // The three limiters share one collection and prune by windowEndsAt, so one call covers them all.
     this.loginFailures.pruneExpired();
   }
 

@@ -59,8 +59,8 @@ export class MirroredBucket<T> implements RecordCollection<T> {
     if (options.ttlMs && options.raiseTtlWith) {
       const status = await kv.status();
       if (status.ttl > 0 && status.ttl < options.ttlMs) {
-        const info = await options.raiseTtlWith.streams.info(status.streamInfo.config.name);
-        await options.raiseTtlWith.streams.update(info.config.name, { ...info.config, max_age: options.ttlMs * 1_000_000 });
+        const config = status.streamInfo.config;
+        await options.raiseTtlWith.streams.update(config.name, { ...config, max_age: options.ttlMs * 1_000_000 });
         logger.info({ bucket: name, from: status.ttl, to: options.ttlMs }, "bucket max age raised");
       }
     }
