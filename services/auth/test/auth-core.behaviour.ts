@@ -229,6 +229,14 @@ export function describeAuthCore(backend: StorageBackend): void {
         expect(stored).not.toContain(tokens.refreshToken.split(".")[1]);
       });
 
+      it("refuse a grace refresh whose sealed successor does not open, without revoking", async () => {
+        const { service, storage, tokens } = await withAdmin();
+        const { tokens: rotated } = await service.sessions.refresh(tokens.refreshToken);
+        await storage.sessions.modify(tokens.sessionId, (s) => ({ ...s, lastRotation: { ...s.lastRotation!, sealedSecret: "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA" } }));
+        expect(await codeOf(service.sessions.refresh(tokens.refreshToken))).toBe("INVALID_CREDENTIALS");
+        expect((await service.verifyAccess(rotated.accessToken, "api")).sessionId).toBe(tokens.sessionId);
+      });
+
       it("revoke the family when a rotated token comes back after the grace window", async () => {
         const { service, tokens, revocations } = await withAdmin();
         const { tokens: rotated } = await service.sessions.refresh(tokens.refreshToken);

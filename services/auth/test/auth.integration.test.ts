@@ -195,6 +195,14 @@ describe("refresh tokens", () => {
     expect(await raw("POST", "/api/v1/auth/refresh")).toMatchObject({ status: 401, body: { code: "CREDENTIALS_MISSING" } });
     expect(await raw("POST", "/api/v1/auth/refresh", { cookie: "refresh_token=abc.def" })).toMatchObject({ status: 401, body: { code: "INVALID_CREDENTIALS" } });
     expect(await raw("POST", "/api/v1/auth/refresh", { cookie: "refresh_token=no-dot" })).toMatchObject({ status: 401, body: { code: "INVALID_CREDENTIALS" } });
+    expect(await raw("POST", "/api/v1/auth/refresh", { body: { refreshToken: 5 } })).toMatchObject({ status: 400, body: { code: "VALIDATION_FAILED", error: expect.any(String) } });
+  });
+
+  it("accept the refresh token in the body when there is no cookie (RefreshBody)", async () => {
+    const login = await api.login(auth.adminUsername, auth.adminPassword);
+    const res = await raw("POST", "/api/v1/auth/refresh", { body: { refreshToken: login.refreshCookie.slice("refresh_token=".length) } });
+    expect(res.status).toBe(200);
+    expect(SessionResponse.safeParse(res.body).success).toBe(true);
   });
 });
 
