@@ -6,7 +6,11 @@ import { serveNatsApi } from "./nats-api.js";
 import { NatsRevocationSink } from "./revocations.js";
 import { JetStreamAuthStorage } from "./jetstream-auth-storage.js";
 
-const PRUNE_INTERVAL_MS = 10 * 60 * 1000;
+/**
+ * How often expired sessions and finished failure windows leave this replica's mirrors. Every minute: failure
+ * counters come one per failing source address, so a distributed guessing run must not pile them up for long.
+ */
+const PRUNE_INTERVAL_MS = 60 * 1000;
 
 async function main(): Promise<void> {
   const config = loadAuthConfig();
