@@ -136,7 +136,9 @@ export class AuthService {
   }
 
   async verifyAgent(apiId: string, apiKey: string, source: string | undefined): Promise<HostRecord> {
-    // The hot path (thousands a second): the check reads the local mirror; only a failure writes.
+    // The hot path (thousands a second): the check reads the local mirror; only a failure writes, and a failure past
+    // the shared limit is refused (recordFailure). A right key presented within the mirror's lag (milliseconds) of
+    // another replica reaching the limit is still accepted: keys are 256-bit, so that lag gives a guesser nothing.
     if (source !== undefined) throwIfLimited(this.agentFailures.check(source));
     const host = await this.hosts.verifyAgentKey(apiId, apiKey);
     if (!host) {
