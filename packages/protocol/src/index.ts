@@ -7,5 +7,6 @@ export * from "./auth.js";
 export * from "./queues.js";
 export * from "./agent-messages.js";
 export * from "./agents.js";
-export * from "./bullboard-events.js";
+export * from "./auth-http.js";
 export * from "./agents-http.js";
+export * from "./bullboard-events.js";

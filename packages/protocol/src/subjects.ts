@@ -39,4 +39,6 @@ export const AuthBuckets = {
   apiIds: "auth_api_ids",
   sessions: "auth_sessions",
   tickets: "auth_tickets",
+  /** sha256(limiter + source address) → {failures, windowEndsAt}: failure limits shared by every auth replica */
+  failures: "auth_failures",
 } as const;

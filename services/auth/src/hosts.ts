@@ -2,7 +2,7 @@ import { randomUUID } from "node:crypto";
 import { CodedError, isIdentifier, type HostRecord, type PinnedHostKey, type SshTarget } from "@patchmon-ws/protocol";
 import { digestsEqual, newApiCredentials, sha256 } from "./secrets.js";
 import { hostView, type StoredHost } from "./records.js";
-import type { AuthStore } from "./store.js";
+import type { AuthStorage } from "./auth-storage.js";
 import type { RevocationSink } from "./revocations.js";
 
 export interface NewHost {
@@ -23,7 +23,7 @@ const UNKNOWN_KEY_HASH = sha256("unknown api id");
 /** Hosts, their agent credentials (stored only as hashes) and their pinned SSH host keys. */
 export class HostRegistry {
   constructor(
-    private readonly store: AuthStore,
+    private readonly store: AuthStorage,
     private readonly revocations: RevocationSink,
   ) {}
 

@@ -3,48 +3,33 @@ import { z } from "zod";
 import {
   CodedError,
   HostId,
-  Permission,
+  HostPatchBody,
+  LoginBody,
+  NewHostBody,
+  NewUserBody,
   PERMISSIONS,
-  Role,
-  SshTarget,
-  TicketPurpose,
+  RefreshBody,
+  TicketBody,
   UserId,
+  UserPatchBody,
+  type AgentConfig,
+  type CreatedHostResponse,
+  type HostListResponse,
+  type HostResponse,
+  type MeResponse,
   type Principal,
+  type SessionResponse,
+  type TicketResponse,
+  type UserListResponse,
+  type UserResponse,
 } from "@patchmon-ws/protocol";
 import type { ProxyTrust } from "@patchmon-ws/service-kit";
 import type { AuthService } from "./auth-service.js";
-import { USERNAME_PATTERN, userView, type StoredUser } from "./records.js";
+import { userView, type StoredUser } from "./records.js";
 import type { SessionTokens } from "./sessions.js";
 
 const REFRESH_COOKIE = "refresh_token";
 const REFRESH_COOKIE_PATH = "/api/v1/auth";
-
-const Username = z.string().regex(USERNAME_PATTERN, "must be 1-64 characters of A-Z a-z 0-9 . _ @ + -");
-const Password = z.string().min(8, "must be at least 8 characters").max(1024);
-const HostName = z.string().trim().min(1).max(255);
-const SshTargetInput = z.object({
-  address: SshTarget.shape.address,
-  port: SshTarget.shape.port.default(22),
-  username: SshTarget.shape.username.default("root"),
-});
-
-const LoginBody = z.object({ username: z.string().min(1).max(64), password: z.string().min(1).max(1024) });
-const TicketBody = z.object({ purpose: TicketPurpose, target: z.string().min(1).max(128).default("*") });
-const NewUserBody = z.object({
-  username: Username,
-  password: Password,
-  role: Role.default("user"),
-  permissions: z.array(Permission).default([]),
-});
-const UserPatchBody = z
-  .object({ role: Role, permissions: z.array(Permission), disabled: z.boolean(), password: Password })
-  .partial()
-  .refine((p) => Object.keys(p).length > 0, "nothing to change");
-const NewHostBody = z.object({ name: HostName, ssh: SshTargetInput.nullable().default(null) });
-const HostPatchBody = z
-  .object({ name: HostName, ssh: SshTargetInput.nullable(), hostKey: z.null() })
-  .partial()
-  .refine((p) => Object.keys(p).length > 0, "nothing to change");
 
 function parse<S extends z.ZodType>(schema: S, value: unknown): z.infer<S> {
   const result = schema.safeParse(value ?? {});
@@ -107,12 +92,13 @@ export function createHttpApi({ service, trust, publicUrl }: HttpApiOptions): Ro
   /** The answer to a login or refresh: the access token in the body, the refresh token in its cookie. */
   const sendSession = (req: Request, res: Response, user: StoredUser, tokens: SessionTokens) => {
     setRefreshCookie(req, res, tokens.refreshToken, tokens.sessionExpiresAt);
-    res.json({
+    const body: SessionResponse = {
       accessToken: tokens.accessToken,
       tokenType: "Bearer",
       expiresIn: Math.floor((tokens.accessExpiresAt - Date.now()) / 1000),
       user: userView(user),
-    });
+    };
+    res.json(body);
   };
   const clearRefreshCookie = (req: Request, res: Response) =>
     res.clearCookie(REFRESH_COOKIE, { httpOnly: true, secure: trust.isSecure(req), sameSite: "strict", path: REFRESH_COOKIE_PATH });
@@ -127,8 +113,7 @@ export function createHttpApi({ service, trust, publicUrl }: HttpApiOptions): Ro
   });
 
   router.post("/api/v1/auth/refresh", async (req, res) => {
-    const fromBody = typeof req.body?.refreshToken === "string" ? (req.body.refreshToken as string) : undefined;
-    const token = readCookie(req, REFRESH_COOKIE) ?? fromBody;
+    const token = readCookie(req, REFRESH_COOKIE) ?? parse(RefreshBody, req.body).refreshToken;
     if (!token) throw new CodedError("CREDENTIALS_MISSING", "No refresh token cookie.");
     try {
       const { user, tokens } = await service.sessions.refresh(token);
@@ -147,12 +132,14 @@ export function createHttpApi({ service, trust, publicUrl }: HttpApiOptions): Ro
 
   router.get("/api/v1/auth/me", requireUser, async (_req, res) => {
     const principal = principalOf(res);
-    res.json({ user: { ...userView(await service.users.get(principal.userId)), permissions: principal.permissions } });
+    const body: MeResponse = { user: { ...userView(await service.users.get(principal.userId)), permissions: principal.permissions } };
+    res.json(body);
   });
 
   router.post("/api/v1/auth/ticket", requireUser, async (req, res) => {
     const body = parse(TicketBody, req.body);
-    res.json(await service.issueTicket(principalOf(res), body.purpose, body.target));
+    const ticket: TicketResponse = await service.issueTicket(principalOf(res), body.purpose, body.target);
+    res.json(ticket);
   });
 
   // --- users ------------------------------------------------------------------------------------------------
@@ -169,25 +156,25 @@ export function createHttpApi({ service, trust, publicUrl }: HttpApiOptions): Ro
 
   router.get("/api/v1/users", requireUser, (_req, res) => {
     mayManage(principalOf(res), undefined, {});
-    res.json({ users: service.users.list().map(userView) });
+    res.json({ users: service.users.list().map(userView) } satisfies UserListResponse);
   });
   router.post("/api/v1/users", requireUser, async (req, res) => {
     const body = parse(NewUserBody, req.body);
     mayManage(principalOf(res), undefined, body);
-    res.status(201).json({ user: userView(await service.users.create(body)) });
+    res.status(201).json({ user: userView(await service.users.create(body)) } satisfies UserResponse);
   });
   router.get("/api/v1/users/:id", requireUser, async (req, res) => {
     const principal = principalOf(res);
     const id = userIdParam(req);
     const user = await service.users.get(id);
     if (id !== principal.userId) mayManage(principal, user, {});
-    res.json({ user: userView(user) });
+    res.json({ user: userView(user) } satisfies UserResponse);
   });
   router.patch("/api/v1/users/:id", requireUser, async (req, res) => {
     const id = userIdParam(req);
     const body = parse(UserPatchBody, req.body);
     mayManage(principalOf(res), await service.users.get(id), body);
-    res.json({ user: userView(await service.users.update(id, body)) });
+    res.json({ user: userView(await service.users.update(id, body)) } satisfies UserResponse);
   });
   router.delete("/api/v1/users/:id", requireUser, async (req, res) => {
     const id = userIdParam(req);
@@ -202,7 +189,7 @@ export function createHttpApi({ service, trust, publicUrl }: HttpApiOptions): Ro
     if (!result.success) throw new CodedError("HOST_NOT_FOUND");
     return result.data;
   };
-  const agentConfig = (req: Request, apiId: string, apiKey: string) => {
+  const agentConfig = (req: Request, apiId: string, apiKey: string): AgentConfig => {
     const serverUrl = (publicUrl ?? trust.publicOrigin(req) ?? "https://patchmon.example.com").replace(/\/+$/, "");
     return {
       serverUrl,
@@ -213,23 +200,23 @@ export function createHttpApi({ service, trust, publicUrl }: HttpApiOptions): Ro
   };
 
   router.get("/api/v1/hosts", requireUser, (_req, res) => {
-    res.json({ hosts: service.hosts.list() });
+    res.json({ hosts: service.hosts.list() } satisfies HostListResponse);
   });
   router.post("/api/v1/hosts", requireUser, requirePermission("can_manage_hosts"), async (req, res) => {
     const body = parse(NewHostBody, req.body);
     const { host, apiKey } = await service.hosts.create(body);
-    res.status(201).json({ host, apiKey, agentConfig: agentConfig(req, host.apiId, apiKey) });
+    res.status(201).json({ host, apiKey, agentConfig: agentConfig(req, host.apiId, apiKey) } satisfies CreatedHostResponse);
   });
   router.get("/api/v1/hosts/:id", requireUser, async (req, res) => {
-    res.json({ host: await service.hosts.get(hostIdParam(req)) });
+    res.json({ host: await service.hosts.get(hostIdParam(req)) } satisfies HostResponse);
   });
   router.patch("/api/v1/hosts/:id", requireUser, requirePermission("can_manage_hosts"), async (req, res) => {
     const id = hostIdParam(req);
-    res.json({ host: await service.hosts.update(id, parse(HostPatchBody, req.body)) });
+    res.json({ host: await service.hosts.update(id, parse(HostPatchBody, req.body)) } satisfies HostResponse);
   });
   router.post("/api/v1/hosts/:id/rotate-key", requireUser, requirePermission("can_manage_hosts"), async (req, res) => {
     const { host, apiKey } = await service.hosts.rotateKey(hostIdParam(req));
-    res.json({ host, apiKey, agentConfig: agentConfig(req, host.apiId, apiKey) });
+    res.json({ host, apiKey, agentConfig: agentConfig(req, host.apiId, apiKey) } satisfies CreatedHostResponse);
   });
   router.delete("/api/v1/hosts/:id", requireUser, requirePermission("can_manage_hosts"), async (req, res) => {
     await service.hosts.delete(hostIdParam(req));

@@ -1,12 +1,16 @@
 import { connectNats, createLogger, natsConnected, runMain, ServiceRuntime } from "@patchmon-ws/service-kit";
-import { AuthService } from "./auth-service.js";
+import { AuthService, storageLifetimes } from "./auth-service.js";
 import { loadAuthConfig } from "./config.js";
 import { createHttpApi } from "./http-api.js";
 import { serveNatsApi } from "./nats-api.js";
 import { NatsRevocationSink } from "./revocations.js";
-import { AuthStore } from "./store.js";
+import { JetStreamAuthStorage } from "./jetstream-auth-storage.js";
 
-const SESSION_PRUNE_INTERVAL_MS = 10 * 60 * 1000;
+/**
+ * How often expired sessions and finished failure windows leave this replica's mirrors. Every minute: failure
+ * counters come one per failing source address, so a distributed guessing run must not pile them up for long.
+ */
+const PRUNE_INTERVAL_MS = 60 * 1000;
 
 async function main(): Promise<void> {
   const config = loadAuthConfig();
@@ -21,7 +25,7 @@ async function main(): Promise<void> {
   });
 
   const nc = await connectNats({ servers: config.NATS_URL, name: "auth", logger });
-  const store = await AuthStore.open(nc, { replicas: config.KV_REPLICAS, sessionTtlMs: config.REFRESH_TOKEN_TTL_SECONDS * 1000 }, logger);
+  const store = await JetStreamAuthStorage.open(nc, { ...storageLifetimes(config), replicas: config.KV_REPLICAS }, logger);
   const service = new AuthService(store, new NatsRevocationSink(nc), config);
 
   const bootstrap = await service.users.bootstrapAdmin(config.ADMIN_USERNAME, config.ADMIN_PASSWORD);
@@ -38,7 +42,7 @@ async function main(): Promise<void> {
   const subscriptions = serveNatsApi(nc, service, logger);
   runtime.addReadinessCheck("nats", () => natsConnected(nc));
 
-  const prune = setInterval(() => service.sessions.pruneExpired(), SESSION_PRUNE_INTERVAL_MS);
+  const prune = setInterval(() => service.pruneExpired(), PRUNE_INTERVAL_MS);
   prune.unref();
   runtime.onDrain(async () => {
     clearInterval(prune);

@@ -1,12 +1,10 @@
+import type { JetStreamManager } from "@nats-io/jetstream";
 import type { KV, Kvm } from "@nats-io/kv";
 import type { z } from "zod";
 import { CodedError } from "@patchmon-ws/protocol";
 import type { Logger } from "@patchmon-ws/service-kit";
 
-export interface Versioned<T> {
-  value: T;
-  revision: number;
-}
+import { modifyWithRetries, type RecordCollection, type Versioned } from "./record-collection.js";
 
 export interface BucketOptions {
   /** Entries older than this are removed by the server (bucket-level max age; per-key TTLs need nats-server 2.11). */
@@ -14,6 +12,11 @@ export interface BucketOptions {
   replicas: number;
   /** Keep an in-memory mirror fed by a KV watch, so reads cost no round trip. */
   mirror: boolean;
+  /**
+   * With `ttlMs`: when the bucket already exists with a shorter max age (created by an older configuration), raise
+   * it, so a longer configured lifetime is not silently cut short. Never lowered: other replicas may need it.
+   */
+  raiseTtlWith?: JetStreamManager;
 }
 
 const encoder = new TextEncoder();
@@ -35,7 +38,7 @@ function isWrongLastSequence(err: unknown): boolean {
  * replica keeps all current values in memory (kept fresh by a watch), and applies its own writes at once so reads
  * after writes on the same replica are consistent.
  */
-export class MirroredBucket<T> {
+export class MirroredBucket<T> implements RecordCollection<T> {
   private readonly cache = new Map<string, Versioned<T>>();
   private watching: Promise<void> | undefined;
   private stopWatch: (() => void) | undefined;
@@ -53,6 +56,14 @@ export class MirroredBucket<T> {
       replicas: options.replicas,
       ...(options.ttlMs ? { ttl: options.ttlMs } : {}),
     });
+    if (options.ttlMs && options.raiseTtlWith) {
+      const status = await kv.status();
+      if (status.ttl > 0 && status.ttl < options.ttlMs) {
+        const config = status.streamInfo.config;
+        await options.raiseTtlWith.streams.update(config.name, { ...config, max_age: options.ttlMs * 1_000_000 });
+        logger.info({ bucket: name, from: status.ttl, to: options.ttlMs }, "bucket max age raised");
+      }
+    }
     const bucket = new MirroredBucket(kv, schema, name, logger);
     if (options.mirror) await bucket.startMirror();
     return bucket;
@@ -111,19 +122,8 @@ export class MirroredBucket<T> {
    * Reads, transforms and writes with compare-and-set, retrying on concurrent change. `change` returns the new value,
    * or undefined to leave the record untouched.
    */
-  async modify(key: string, change: (current: T) => T | undefined, attempts = 5): Promise<Versioned<T> | undefined> {
-    for (let attempt = 0; attempt < attempts; attempt++) {
-      const current = await this.fetch(key);
-      if (!current) return undefined;
-      const next = change(current.value);
-      if (next === undefined) return current;
-      try {
-        return { value: next, revision: await this.update(key, next, current.revision) };
-      } catch (err) {
-        if (!(err instanceof CodedError && err.code === "CONFLICT")) throw err;
-      }
-    }
-    throw new CodedError("CONFLICT");
+  modify(key: string, change: (current: T) => T | undefined, attempts = 5): Promise<Versioned<T> | undefined> {
+    return modifyWithRetries(this, key, change, attempts);
   }
 
   /**

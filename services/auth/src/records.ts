@@ -1,8 +1,6 @@
 /** What the auth service stores in its KV buckets. Views sent to clients never include hashes. */
 import { z } from "zod";
-import { HostId, Permission, PinnedHostKey, Role, SessionId, SshTarget, TicketPurpose, UserId, type HostRecord } from "@patchmon-ws/protocol";
-
-export const USERNAME_PATTERN = /^[A-Za-z0-9._@+-]{1,64}$/;
+import { HostId, Permission, PinnedHostKey, Role, SessionId, SshTarget, TicketPurpose, UserId, type HostRecord, type UserView } from "@patchmon-ws/protocol";
 
 export const StoredUser = z.object({
   id: UserId,
@@ -37,6 +35,16 @@ export const StoredSession = z.object({
   refreshHash: z.string(),
   /** Hashes of refresh tokens already rotated away; presenting one means the family leaked. */
   previousRefreshHashes: z.array(z.string()),
+  /**
+   * The last rotation, for the refresh grace window: whoever presents the token it replaced (fromHash) before
+   * `until` gets the same new refresh token back. The new secret is sealed under a key derived from the replaced
+   * secret, which is stored nowhere (only its hash), so this record never reveals a usable token. Optional: records
+   * written by an older release have none.
+   */
+  lastRotation: z
+    .object({ fromHash: z.string(), until: z.number().int(), sealedSecret: z.string() })
+    .nullable()
+    .optional(),
   revokedAt: z.number().int().nullable(),
   revokeReason: z.string().nullable(),
 });
@@ -51,18 +59,16 @@ export const StoredTicket = z.object({
 });
 export type StoredTicket = z.infer<typeof StoredTicket>;
 
+/** One source's failures in one limiter's current window (key: sha256 of limiter name and source address). */
+export const StoredFailureWindow = z.object({
+  failures: z.number().int().min(0),
+  /** Epoch ms; the window is over (and the count void) from then on. */
+  windowEndsAt: z.number().int(),
+});
+export type StoredFailureWindow = z.infer<typeof StoredFailureWindow>;
+
 export const StoredPointer = z.object({ id: z.string() });
 export type StoredPointer = z.infer<typeof StoredPointer>;
-
-export interface UserView {
-  id: string;
-  username: string;
-  role: StoredUser["role"];
-  permissions: StoredUser["permissions"];
-  disabled: boolean;
-  createdAt: number;
-  updatedAt: number;
-}
 
 export function userView(user: StoredUser): UserView {
   const { passwordHash: _hash, ...view } = user;

@@ -1,8 +1,8 @@
 import { randomUUID } from "node:crypto";
 import { CodedError, effectivePermissions, isIdentifier, type Principal, type RevocationEvent, type TokenAudience } from "@patchmon-ws/protocol";
-import { digestsEqual, randomSecret, sha256 } from "./secrets.js";
+import { digestsEqual, randomSecret, sealSecret, sha256, unsealSecret } from "./secrets.js";
 import type { StoredSession, StoredUser } from "./records.js";
-import type { AuthStore } from "./store.js";
+import type { AuthStorage } from "./auth-storage.js";
 import type { TokenSigner } from "./token-signer.js";
 import type { RevocationSink } from "./revocations.js";
 
@@ -21,17 +21,26 @@ export interface SessionTokens {
 export interface SessionLifetimes {
   accessTtlSeconds: number;
   refreshTtlSeconds: number;
+  /** How long a just-rotated refresh token still returns its successor (0: any reuse revokes at once). */
+  refreshReuseGraceMs: number;
   /** Lifetime of tokens for other audiences (the bullboard cookie). */
   scopedTtlSeconds: Record<Exclude<TokenAudience, "api">, number>;
 }
 
 /**
  * Login sessions with rotating refresh tokens. Each session is one refresh-token family: every refresh replaces
- * the token, and presenting a token that was already rotated away revokes the whole family.
+ * the token, and presenting a token that was already rotated away revokes the whole family, except within a short
+ * grace window after its rotation: two tabs refreshing at the same moment present the same token, and the loser
+ * gets the pair the winner got instead of revoking its own session.
+ *
+ * The grace answer must be the same refresh token (the browser keeps one cookie; handing out a second valid one
+ * would fork the family). We do not keep that secret in plain text: the rotation stores it sealed under a key
+ * derived from the token it replaced, which only the presenter holds (the store has its hash). After the window
+ * the sealed copy is ignored and the next rotation overwrites it, so a leaked store never yields a working token.
  */
 export class SessionManager {
   constructor(
-    private readonly store: AuthStore,
+    private readonly store: AuthStorage,
     private readonly signer: TokenSigner,
     private readonly revocations: RevocationSink,
     private readonly lifetimes: SessionLifetimes,
@@ -47,6 +56,7 @@ export class SessionManager {
       expiresAt: now + this.lifetimes.refreshTtlSeconds * 1000,
       refreshHash: sha256(secret),
       previousRefreshHashes: [],
+      lastRotation: null,
       revokedAt: null,
       revokeReason: null,
     };
@@ -60,8 +70,11 @@ export class SessionManager {
     if (!sessionId || !secret || extra !== undefined || !isIdentifier(sessionId)) throw new CodedError("INVALID_CREDENTIALS");
     const presented = sha256(secret);
     const nextSecret = randomSecret();
-    let outcome = "unknown" as "rotated" | "reused" | "unknown";
+    const graceMs = this.lifetimes.refreshReuseGraceMs;
+    let outcome = "unknown" as "rotated" | "grace" | "reused" | "unknown";
+    // A concurrent refresh that loses the compare-and-set is retried by modify, and then finds itself in the grace path.
     const result = await this.store.sessions.modify(sessionId, (session) => {
+      const now = Date.now();
       if (session.revokedAt !== null) {
         outcome = "unknown";
         return undefined;
@@ -72,7 +85,13 @@ export class SessionManager {
           ...session,
           refreshHash: sha256(nextSecret),
           previousRefreshHashes: [session.refreshHash, ...session.previousRefreshHashes].slice(0, REMEMBERED_REFRESH_TOKENS),
+          lastRotation: graceMs > 0 ? { fromHash: presented, until: now + graceMs, sealedSecret: sealSecret(nextSecret, secret, session.id) } : null,
         };
+      }
+      const rotation = session.lastRotation;
+      if (rotation && rotation.until > now && digestsEqual(presented, rotation.fromHash)) {
+        outcome = "grace";
+        return undefined;
       }
       outcome = session.previousRefreshHashes.some((h) => digestsEqual(presented, h)) ? "reused" : "unknown";
       return undefined;
@@ -85,9 +104,17 @@ export class SessionManager {
       await this.revoke(session.id, "refresh_token_reused");
       throw new CodedError("REFRESH_TOKEN_REUSED");
     }
-    if (outcome !== "rotated") throw new CodedError("INVALID_CREDENTIALS");
+    let issuedSecret = nextSecret;
+    if (outcome === "grace") {
+      const recovered = session.lastRotation ? unsealSecret(session.lastRotation.sealedSecret, secret, session.id) : undefined;
+      // Sealed and hashed in the same write, so a mismatch means a corrupt record: refuse rather than guess.
+      if (recovered === undefined || !digestsEqual(sha256(recovered), session.refreshHash)) throw new CodedError("INVALID_CREDENTIALS");
+      issuedSecret = recovered;
+    } else if (outcome !== "rotated") {
+      throw new CodedError("INVALID_CREDENTIALS");
+    }
     const user = await this.activeUser(session.userId);
-    return { tokens: this.tokensFor(session, nextSecret), user };
+    return { tokens: this.tokensFor(session, issuedSecret), user };
   }
 
   /** Marks a session revoked (kept until expiry for reuse detection) and announces it. Idempotent. */

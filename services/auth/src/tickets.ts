@@ -1,6 +1,6 @@
 import { CodedError, type Principal, type TicketPurpose } from "@patchmon-ws/protocol";
 import { randomSecret, sha256 } from "./secrets.js";
-import type { AuthStore } from "./store.js";
+import type { AuthStorage } from "./auth-storage.js";
 import type { SessionManager } from "./sessions.js";
 
 /**
@@ -10,7 +10,7 @@ import type { SessionManager } from "./sessions.js";
  */
 export class TicketOffice {
   constructor(
-    private readonly store: AuthStore,
+    private readonly store: AuthStorage,
     private readonly sessions: SessionManager,
     private readonly ttlSeconds: number,
   ) {}

@@ -1,7 +1,7 @@
-import { randomUUID } from "node:crypto";
+import { randomBytes, randomUUID } from "node:crypto";
 import { CodedError, type Permission, type Role } from "@patchmon-ws/protocol";
 import type { PasswordHasher } from "./passwords.js";
-import { AuthStore } from "./store.js";
+import { usernameKey, type AuthStorage } from "./auth-storage.js";
 import type { StoredUser } from "./records.js";
 import type { RevocationSink } from "./revocations.js";
 import type { SessionManager } from "./sessions.js";
@@ -23,7 +23,7 @@ export interface UserPatch {
 /** Users: creation with unique usernames, password checks, changes that revoke what they must. */
 export class UserDirectory {
   constructor(
-    private readonly store: AuthStore,
+    private readonly store: AuthStorage,
     private readonly hasher: PasswordHasher,
     private readonly sessions: SessionManager,
     private readonly revocations: RevocationSink,
@@ -53,7 +53,7 @@ export class UserDirectory {
     };
     // Claim the username first: the create is atomic across replicas.
     try {
-      await this.store.usernames.create(AuthStore.usernameKey(input.username), { id: user.id });
+      await this.store.usernames.create(usernameKey(input.username), { id: user.id });
     } catch (err) {
       if (err instanceof CodedError && err.code === "CONFLICT") throw new CodedError("USERNAME_TAKEN");
       throw err;
@@ -64,7 +64,7 @@ export class UserDirectory {
 
   /** Returns the user when the password matches, spending the same time whether or not the user exists. */
   async authenticate(username: string, password: string): Promise<StoredUser | undefined> {
-    const pointer = (await this.store.usernames.get(AuthStore.usernameKey(username)))?.value;
+    const pointer = (await this.store.usernames.get(usernameKey(username)))?.value;
     const user = pointer ? (await this.store.users.get(pointer.id))?.value : undefined;
     if (!user) return this.hasher.verifyDummy(password).then(() => undefined);
     return (await this.hasher.verify(password, user.passwordHash)) ? user : undefined;
@@ -97,7 +97,7 @@ export class UserDirectory {
     const user = await this.get(id);
     if (user.role === "admin" && !user.disabled) this.assertNotLastAdmin(id);
     await this.store.users.delete(id);
-    await this.store.usernames.delete(AuthStore.usernameKey(user.username));
+    await this.store.usernames.delete(usernameKey(user.username));
     await this.sessions.revokeAllForUser(id, "user_deleted");
     this.revocations.publish({ kind: "user", id, reason: "user_deleted" });
   }
@@ -108,7 +108,8 @@ export class UserDirectory {
    */
   async bootstrapAdmin(username: string, password: string | undefined): Promise<{ created: boolean; generatedPassword?: string }> {
     if (this.list().some((u) => u.role === "admin")) return { created: false };
-    const chosen = password ?? randomUUID().replaceAll("-", "").slice(0, 20);
+    // 18 random bytes = 144 bits, 24 URL-safe characters: far beyond guessing, still easy to paste.
+    const chosen = password ?? randomBytes(18).toString("base64url");
     try {
       await this.create({ username, password: chosen, role: "admin", permissions: [] });
     } catch (err) {

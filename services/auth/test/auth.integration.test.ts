@@ -3,9 +3,11 @@ import { connect, type NatsConnection } from "@nats-io/transport-node";
 import {
   AuthSubjects,
   ConsumeTicketReply,
+  CreatedHostResponse,
   GetHostReply,
   PinHostKeyReply,
   RevocationEvent,
+  SessionResponse,
   VerifyAccessReply,
   VerifyAgentReply,
 } from "@patchmon-ws/protocol";
@@ -73,7 +75,7 @@ const consumeTicket = (ticket: string, purpose: string, target: string, extra: o
 
 beforeAll(async () => {
   nats = await startNatsServer();
-  auth = await startAuth(nats.url, { LOGIN_MAX_FAILURES: "3", AGENT_AUTH_MAX_FAILURES: "3" });
+  auth = await startAuth(nats.url, { LOGIN_MAX_FAILURES: "3", AGENT_AUTH_MAX_FAILURES: "3", TICKET_MAX_FAILURES: "5", REFRESH_REUSE_GRACE_SECONDS: "1" });
   api = auth.client;
   adminToken = await auth.adminToken();
   nc = await connect({ servers: nats.url });
@@ -91,6 +93,7 @@ describe("login", () => {
     expect(res.status).toBe(200);
     expect(res.body).toMatchObject({ tokenType: "Bearer", user: { username: auth.adminUsername, role: "admin", disabled: false } });
     expect(res.body.user.passwordHash).toBeUndefined();
+    expect(SessionResponse.strict().safeParse(res.body).success).toBe(true);
     expect(res.body.expiresIn).toBeGreaterThan(0);
     const cookie = res.headers.getSetCookie().find((c) => c.startsWith("refresh_token="))!;
     expect(cookie).toMatch(/HttpOnly/i);
@@ -148,18 +151,21 @@ describe("login", () => {
 });
 
 describe("refresh tokens", () => {
-  it("rotate on every refresh, and reuse of an old one revokes the whole family", async () => {
+  const refreshCookieOf = (res: { headers: Headers }) => res.headers.getSetCookie().find((c) => c.startsWith("refresh_token="))!.split(";")[0]!;
+
+  it("rotate on every refresh, and reuse of an old one after the grace window revokes the whole family", async () => {
     const revocations = collectRevocations();
     const first = await api.login(auth.adminUsername, auth.adminPassword);
     const refreshed = await raw("POST", "/api/v1/auth/refresh", { cookie: first.refreshCookie });
     expect(refreshed.status).toBe(200);
-    const second = refreshed.headers.getSetCookie().find((c) => c.startsWith("refresh_token="))!.split(";")[0]!;
+    const second = refreshCookieOf(refreshed);
     expect(second).not.toBe(first.refreshCookie);
     expect((await verifyAccess(refreshed.body.accessToken)).ok).toBe(true);
+    await new Promise((r) => setTimeout(r, 1100)); // past REFRESH_REUSE_GRACE_SECONDS=1
 
     const reused = await raw("POST", "/api/v1/auth/refresh", { cookie: first.refreshCookie });
     expect(reused.status).toBe(401);
-    expect(reused.body.code).toBe("REFRESH_TOKEN_REUSED");
+    expect(reused.body).toEqual({ code: "REFRESH_TOKEN_REUSED", error: expect.any(String) });
     // The family is gone: the newest refresh token and every access token of the session stop working.
     expect((await raw("POST", "/api/v1/auth/refresh", { cookie: second })).body.code).toBe("SESSION_REVOKED");
     expect(await verifyAccess(refreshed.body.accessToken)).toMatchObject({ ok: false, code: "SESSION_REVOKED" });
@@ -167,10 +173,36 @@ describe("refresh tokens", () => {
     await revocations.waitFor({ kind: "session", reason: "refresh_token_reused" });
   });
 
+  it("give two tabs refreshing at the same moment the same new pair, and keep the session", async () => {
+    const login = await api.login(auth.adminUsername, auth.adminPassword);
+    const [tabA, tabB] = await Promise.all([
+      raw("POST", "/api/v1/auth/refresh", { cookie: login.refreshCookie }),
+      raw("POST", "/api/v1/auth/refresh", { cookie: login.refreshCookie }),
+    ]);
+    expect([tabA.status, tabB.status]).toEqual([200, 200]);
+    expect(refreshCookieOf(tabA)).toBe(refreshCookieOf(tabB));
+    expect(refreshCookieOf(tabA)).not.toBe(login.refreshCookie);
+    const a = await verifyAccess(tabA.body.accessToken);
+    const b = await verifyAccess(tabB.body.accessToken);
+    if (!a.ok || !b.ok) throw new Error(`both access tokens should verify: ${JSON.stringify([a, b])}`);
+    expect(a.principal.sessionId).toBe(b.principal.sessionId);
+    expect((await raw("GET", "/api/v1/auth/me", { token: tabB.body.accessToken })).status).toBe(200);
+    // Either tab's next refresh continues the family.
+    expect((await raw("POST", "/api/v1/auth/refresh", { cookie: refreshCookieOf(tabB) })).status).toBe(200);
+  });
+
   it("rejects a missing or unknown refresh token", async () => {
     expect(await raw("POST", "/api/v1/auth/refresh")).toMatchObject({ status: 401, body: { code: "CREDENTIALS_MISSING" } });
     expect(await raw("POST", "/api/v1/auth/refresh", { cookie: "refresh_token=abc.def" })).toMatchObject({ status: 401, body: { code: "INVALID_CREDENTIALS" } });
     expect(await raw("POST", "/api/v1/auth/refresh", { cookie: "refresh_token=no-dot" })).toMatchObject({ status: 401, body: { code: "INVALID_CREDENTIALS" } });
+    expect(await raw("POST", "/api/v1/auth/refresh", { body: { refreshToken: 5 } })).toMatchObject({ status: 400, body: { code: "VALIDATION_FAILED", error: expect.any(String) } });
+  });
+
+  it("accept the refresh token in the body when there is no cookie (RefreshBody)", async () => {
+    const login = await api.login(auth.adminUsername, auth.adminPassword);
+    const res = await raw("POST", "/api/v1/auth/refresh", { body: { refreshToken: login.refreshCookie.slice("refresh_token=".length) } });
+    expect(res.status).toBe(200);
+    expect(SessionResponse.safeParse(res.body).success).toBe(true);
   });
 });
 
@@ -239,6 +271,7 @@ describe("hosts and agent keys", () => {
     expect(created.host.apiId).toMatch(/^patchmon_[0-9a-f]{32}$/);
     expect(JSON.stringify(created.host)).not.toContain(created.apiKey);
     expect(created.agentConfig.credentialsYaml).toContain(`api_key: "${created.apiKey}"`);
+    expect(CreatedHostResponse.parse(created)).toEqual(created);
     expect(created.agentConfig.configYaml).toMatch(/patchmon_server: "http:\/\/127\.0\.0\.1:\d+"/);
 
     const listed = await api.request<{ hosts: { id: string }[] }>("GET", "/api/v1/hosts", { token: adminToken });
@@ -312,6 +345,31 @@ describe("one-time tickets", () => {
     expect(results.filter((r) => r.ok)).toHaveLength(1);
     expect(results.filter((r) => !r.ok && r.code === "TICKET_INVALID")).toHaveLength(49);
     expect(results.find((r) => r.ok)).toMatchObject({ principal: { username: auth.adminUsername, role: "admin" } });
+  });
+
+  it("count lost races apart from logins: a 50-way race from one address has one winner and that address still signs in", async () => {
+    const from = "203.0.113.200";
+    const ticket = await api.ticket(adminToken, "agent-status");
+    const results = await Promise.all(Array.from({ length: 50 }, () => consumeTicket(ticket, "agent-status", "*", { sourceAddress: from })));
+    expect(results.filter((r) => r.ok)).toHaveLength(1);
+    expect(results.filter((r) => !r.ok && (r.code === "TICKET_INVALID" || r.code === "RATE_LIMITED"))).toHaveLength(49);
+    const login = await raw("POST", "/api/v1/auth/login", { body: { username: auth.adminUsername, password: auth.adminPassword }, from });
+    expect(login.status).toBe(200);
+  });
+
+  it("are limited per address at TICKET_MAX_FAILURES (RATE_LIMITED with retryAfter), while login from it still works", async () => {
+    const from = "203.0.113.201";
+    for (let i = 0; i < 5; i++) {
+      expect(await consumeTicket(`bogus-ticket-${i}`, "bullboard", "*", { sourceAddress: from })).toMatchObject({ ok: false, code: "TICKET_INVALID" });
+    }
+    const ticket = await api.ticket(adminToken, "bullboard");
+    const limited = await consumeTicket(ticket, "bullboard", "*", { sourceAddress: from });
+    expect(limited).toMatchObject({ ok: false, code: "RATE_LIMITED", error: expect.any(String) });
+    expect(limited.ok ? 0 : limited.retryAfter).toBeGreaterThan(0);
+    const login = await raw("POST", "/api/v1/auth/login", { body: { username: auth.adminUsername, password: auth.adminPassword }, from });
+    expect(login.status).toBe(200);
+    // The refused ticket was not burnt.
+    expect(await consumeTicket(ticket, "bullboard", "*", { sourceAddress: "203.0.113.202" })).toMatchObject({ ok: true });
   });
 
   it("are bound to purpose and target, and burnt by a mismatched attempt", async () => {

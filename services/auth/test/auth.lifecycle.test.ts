@@ -1,8 +1,10 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { connect } from "@nats-io/transport-node";
 import { randomBytes } from "node:crypto";
+import jwt from "jsonwebtoken";
 import { AuthSubjects, ConsumeTicketReply, VerifyAgentReply } from "@patchmon-ws/protocol";
 import { requestJson } from "@patchmon-ws/service-kit";
+import { keyId } from "../src/token-signer.js";
 import { ManagedProcess, REPO_ROOT, startAuth, startNatsServer, type RunningAuth, type TestNatsServer } from "@patchmon-ws/testkit";
 
 const cleanups: (() => Promise<unknown>)[] = [];
@@ -41,6 +43,45 @@ describe("auth service lifecycle", () => {
     expect(await requestJson(nc, AuthSubjects.verifyAgent, { apiId: host.apiId, apiKey }, VerifyAgentReply)).toMatchObject({ ok: true, host: { id: host.id } });
   });
 
+  it("rotates the signing key without signing anyone out: old tokens verify via JWT_PREVIOUS_SECRETS, new ones carry the new kid", async () => {
+    const server = await nats();
+    const oldSecret = randomBytes(32).toString("hex");
+    const newSecret = randomBytes(32).toString("hex");
+    const kidOf = (token: string) => (jwt.decode(token, { complete: true }) as jwt.Jwt).header.kid;
+    const first = await auth(server.url, { JWT_SECRET: oldSecret });
+    const oldToken = await first.adminToken();
+    expect(kidOf(oldToken)).toBe(keyId(oldSecret));
+    await first.service.stop();
+
+    const rotated = await auth(server.url, { JWT_SECRET: newSecret, JWT_PREVIOUS_SECRETS: `${"z".repeat(40)},${oldSecret}`, ADMIN_PASSWORD: first.adminPassword });
+    const me = (token: string) => fetch(rotated.service.url + "/api/v1/auth/me", { headers: { authorization: `Bearer ${token}` } });
+    expect((await me(oldToken)).status).toBe(200);
+    const newToken = (await rotated.client.login(first.adminUsername, first.adminPassword)).accessToken;
+    expect(kidOf(newToken)).toBe(keyId(newSecret));
+    expect((await me(newToken)).status).toBe(200);
+    const { payload } = jwt.decode(newToken, { complete: true }) as jwt.Jwt;
+    const unknownKid = jwt.sign(payload as object, newSecret, { algorithm: "HS256", keyid: "0123456789abcdef" });
+    const refused = await me(unknownKid);
+    expect(refused.status).toBe(401);
+    expect(await refused.json()).toEqual({ code: "TOKEN_INVALID", error: expect.any(String) });
+    await rotated.service.stop();
+
+    // Once the old key is dropped from JWT_PREVIOUS_SECRETS, its tokens stop verifying.
+    const dropped = await auth(server.url, { JWT_SECRET: newSecret, ADMIN_PASSWORD: first.adminPassword });
+    const gone = await fetch(dropped.service.url + "/api/v1/auth/me", { headers: { authorization: `Bearer ${oldToken}` } });
+    expect(gone.status).toBe(401);
+    expect(await gone.json()).toMatchObject({ code: "TOKEN_INVALID" });
+  });
+
+  it("refuses a previous signing key shorter than 32 characters", async () => {
+    const child = new ManagedProcess(process.execPath, ["--conditions=source", "--import", "tsx", "services/auth/src/main.ts"], {
+      cwd: REPO_ROOT,
+      env: { ...process.env, JWT_SECRET: "x".repeat(32), JWT_PREVIOUS_SECRETS: "short" },
+    });
+    expect(await child.waitForExit()).toBe(78);
+    expect(child.log).toContain("JWT_PREVIOUS_SECRETS: every key must be at least 32 characters");
+  });
+
   it("shares state between replicas: a ticket issued by one is consumed exactly once across both", async () => {
     const server = await nats();
     const jwtSecret = randomBytes(32).toString("hex");
@@ -60,6 +101,31 @@ describe("auth service lifecycle", () => {
         ),
       );
       expect(results.filter((r) => r.ok)).toHaveLength(1);
+    }
+  });
+
+  it("shares failure limits between replicas: failures alternated between two auth processes hit 429 after exactly the configured count", async () => {
+    const server = await nats();
+    const jwtSecret = randomBytes(32).toString("hex");
+    const env = { JWT_SECRET: jwtSecret, LOGIN_MAX_FAILURES: "4" };
+    const a = await auth(server.url, env);
+    const b = await auth(server.url, { ...env, ADMIN_PASSWORD: a.adminPassword });
+    const login = (replica: RunningAuth, password: string) =>
+      fetch(replica.service.url + "/api/v1/auth/login", {
+        method: "POST",
+        headers: { "content-type": "application/json", "x-forwarded-for": "198.51.100.77" },
+        body: JSON.stringify({ username: a.adminUsername, password }),
+      });
+    for (let i = 0; i < 4; i++) {
+      const res = await login(i % 2 ? b : a, "wrong-password");
+      expect(res.status).toBe(401);
+      expect(await res.json()).toEqual({ code: "INVALID_CREDENTIALS", error: "Wrong username or password." });
+    }
+    for (const replica of [a, b]) {
+      const limited = await login(replica, a.adminPassword);
+      expect(limited.status).toBe(429);
+      expect(await limited.json()).toEqual({ code: "RATE_LIMITED", error: expect.any(String) });
+      expect(Number(limited.headers.get("retry-after"))).toBeGreaterThan(0);
     }
   });
 
@@ -130,7 +196,7 @@ describe("auth service lifecycle", () => {
     const match = await first.waitForOutput(/password "([^"]+)"/);
     await first.waitForOutput(/"msg":"listening"/);
     await first.stop();
-    expect(match[1]).toMatch(/^[0-9a-f]{20}$/);
+    expect(match[1]).toMatch(/^[A-Za-z0-9_-]{24}$/); // 144 bits, base64url
     const second = run();
     await second.waitForOutput(/"msg":"listening"/);
     await second.stop();
