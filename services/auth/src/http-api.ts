@@ -7,8 +7,8 @@ import {
   LoginBody,
   NewHostBody,
   NewUserBody,
-  PERMISSIONS,
   RefreshBody,
+  requirePermission as requirePrincipalPermission,
   TicketBody,
   UserId,
   UserPatchBody,
@@ -17,13 +17,14 @@ import {
   type HostListResponse,
   type HostResponse,
   type MeResponse,
+  type Permission,
   type Principal,
   type SessionResponse,
   type TicketResponse,
   type UserListResponse,
   type UserResponse,
 } from "@patchmon-ws/protocol";
-import type { ProxyTrust } from "@patchmon-ws/service-kit";
+import { bearerToken, type ProxyTrust } from "@patchmon-ws/service-kit";
 import type { AuthService } from "./auth-service.js";
 import { userView, type StoredUser } from "./records.js";
 import type { SessionTokens } from "./sessions.js";
@@ -65,14 +66,11 @@ export function createHttpApi({ service, trust, publicUrl }: HttpApiOptions): Ro
   const source = (req: Request) => trust.clientAddress(req);
 
   const requireUser = async (req: Request, res: Response, next: NextFunction) => {
-    const header = req.headers.authorization;
-    const match = header?.match(/^Bearer\s+(\S+)$/i);
-    if (!match?.[1]) throw new CodedError("CREDENTIALS_MISSING", "An Authorization: Bearer <access token> header is required.");
-    res.locals.principal = await service.verifyAccess(match[1], "api");
+    res.locals.principal = await service.verifyAccess(bearerToken(req.headers), "api");
     next();
   };
-  const requirePermission = (permission: (typeof PERMISSIONS)[number]) => (_req: Request, res: Response, next: NextFunction) => {
-    if (!principalOf(res).permissions.includes(permission)) throw new CodedError("FORBIDDEN", `This needs the ${permission} permission.`);
+  const requirePermission = (permission: Permission) => (_req: Request, res: Response, next: NextFunction) => {
+    requirePrincipalPermission(principalOf(res), permission);
     next();
   };
   const noStore = (_req: Request, res: Response, next: NextFunction) => {

@@ -1,4 +1,4 @@
-import { connectNats, createLogger, natsConnected, runMain, ServiceRuntime } from "@patchmon-ws/service-kit";
+import { runService } from "@patchmon-ws/service-kit";
 import { AuthService, storageLifetimes } from "./auth-service.js";
 import { loadAuthConfig } from "./config.js";
 import { createHttpApi } from "./http-api.js";
@@ -12,19 +12,7 @@ import { JetStreamAuthStorage } from "./jetstream-auth-storage.js";
  */
 const PRUNE_INTERVAL_MS = 60 * 1000;
 
-async function main(): Promise<void> {
-  const config = loadAuthConfig();
-  const logger = createLogger("auth", config.LOG_LEVEL);
-  const runtime = new ServiceRuntime({
-    name: "auth",
-    logger,
-    host: config.HOST,
-    port: config.PORT,
-    trustedProxies: config.TRUSTED_PROXIES,
-    shutdownTimeoutMs: config.SHUTDOWN_TIMEOUT_MS,
-  });
-
-  const nc = await connectNats({ servers: config.NATS_URL, name: "auth", logger });
+runService("auth", loadAuthConfig, async ({ config, logger, runtime, nc }) => {
   const store = await JetStreamAuthStorage.open(nc, { ...storageLifetimes(config), replicas: config.KV_REPLICAS }, logger);
   const service = new AuthService(store, new NatsRevocationSink(nc), config);
 
@@ -40,20 +28,13 @@ async function main(): Promise<void> {
 
   runtime.app.use(createHttpApi({ service, trust: runtime.trust, publicUrl: config.PUBLIC_URL }));
   const subscriptions = serveNatsApi(nc, service, logger);
-  runtime.addReadinessCheck("nats", () => natsConnected(nc));
 
   const prune = setInterval(() => service.pruneExpired(), PRUNE_INTERVAL_MS);
   prune.unref();
-  runtime.onDrain(async () => {
+  runtime.onDrain(() => {
     clearInterval(prune);
-    // Stop taking NATS requests first; other replicas' queue-group members take over.
+    // Stop taking NATS requests first; other replicas' queue-group members take over. NATS drains after this.
     for (const sub of subscriptions) sub.unsubscribe();
     store.close();
-    await nc.drain();
   });
-
-  await runtime.listen();
-  runtime.installSignalHandlers();
-}
-
-runMain("auth", main);
+});
