@@ -5,3 +5,4 @@ export * from "./nats-server.js";
 export * from "./redis-server.js";
 export * from "./services.js";
 export * from "./auth-client.js";
+export * from "./stack.js";
