@@ -7,16 +7,7 @@ import { createHmac, randomBytes } from "node:crypto";
 import { Redis } from "ioredis";
 import { Queue, Worker, type Job } from "bullmq";
 import WebSocket from "ws";
-import {
-  startAuth,
-  startNatsServer,
-  startRedisServer,
-  startService,
-  type RunningAuth,
-  type RunningService,
-  type TestNatsServer,
-  type TestRedisServer,
-} from "@patchmon-ws/testkit";
+import { startStack, type RunningAuth, type RunningService, type TestNatsServer, type TestRedisServer } from "@patchmon-ws/testkit";
 
 export interface BullboardStack {
   nats: TestNatsServer;
@@ -28,47 +19,25 @@ export interface BullboardStack {
   close(): Promise<void>;
 }
 
+/** testkit's startStack with auth and one bullboard, its discovery and reconnection timings shortened for tests. */
 export async function startBullboardStack(options: { authEnv?: Record<string, string>; boardEnv?: Record<string, string> } = {}): Promise<BullboardStack> {
-  const nats = await startNatsServer();
-  const redis = await startRedisServer();
-  const boards: RunningService[] = [];
-  let auth: RunningAuth | undefined;
-  const startBoard = async (env: Record<string, string> = {}) => {
-    const board = await startService("bullboard", {
-      NATS_URL: nats.url,
-      REDIS_URL: redis.url,
-      QUEUE_DISCOVERY_INTERVAL_MS: "300",
-      REDIS_RECONNECT_MAX_MS: "500",
-      COUNTS_MIN_INTERVAL_MS: "50",
-      ...options.boardEnv,
-      ...env,
-    });
-    boards.push(board);
-    return board;
-  };
-  try {
-    auth = await startAuth(nats.url, options.authEnv);
-    const board = await startBoard();
-    return {
-      nats,
-      redis,
-      auth,
-      board,
-      startBoard,
-      async close() {
-        await Promise.allSettled(boards.map((b) => b.stop()));
-        await auth?.service.stop();
-        await redis.dispose();
-        await nats.dispose();
+  const stack = await startStack({
+    services: [
+      { name: "auth", env: options.authEnv ?? {} },
+      {
+        name: "bullboard",
+        env: { QUEUE_DISCOVERY_INTERVAL_MS: "300", REDIS_RECONNECT_MAX_MS: "500", COUNTS_MIN_INTERVAL_MS: "50", ...options.boardEnv },
       },
-    };
-  } catch (err) {
-    await Promise.allSettled(boards.map((b) => b.stop()));
-    await auth?.service.stop();
-    await redis.dispose();
-    await nats.dispose();
-    throw err;
-  }
+    ],
+  });
+  return {
+    nats: stack.nats!,
+    redis: stack.redis!,
+    auth: stack.auth,
+    board: stack.service("bullboard"),
+    startBoard: (env = {}) => stack.startReplica("bullboard", env),
+    close: () => stack.stop(),
+  };
 }
 
 export interface BoardSession {
