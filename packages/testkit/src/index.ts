@@ -6,3 +6,4 @@ export * from "./redis-server.js";
 export * from "./services.js";
 export * from "./auth-client.js";
 export * from "./stack.js";
+export * from "./sshd.js";
