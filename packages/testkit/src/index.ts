@@ -7,3 +7,5 @@ export * from "./services.js";
 export * from "./auth-client.js";
 export * from "./stack.js";
 export * from "./sshd.js";
+export * from "./ws-client.js";
+export * from "./sse-client.js";
