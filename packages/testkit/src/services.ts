@@ -83,7 +83,7 @@ export async function startService(name: string, env: Record<string, string>, op
   } catch (err) {
     await child.kill();
     if (requestedPort && ADDRESS_IN_USE.test(child.log)) throw new PortInUseError(requestedPort, child.log.slice(-2000));
-    throw err;
+    throw new Error(`${name} did not come up: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
   }
   return { name, port, url: `http://127.0.0.1:${port}`, process: child, stop: () => child.stop(), kill: () => child.kill() };
 }

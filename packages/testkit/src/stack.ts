@@ -220,6 +220,10 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
           ...(options.onStderr ? { onStderr: (text: string) => options.onStderr!(label, text) } : {}),
         });
       let replica = await launch(replicaOptions.port);
+      if (stopping) {
+        await replica.stop();
+        throw new Error(`the stack stopped while ${label} was starting`);
+      }
       (services[name] ??= []).push(replica);
       publish(name);
       const supervise = (current: RunningService) => {
@@ -243,8 +247,10 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
           await replica.stop();
           return;
         }
-        const list = services[name] ?? [];
-        list[list.indexOf(previous)] = replica;
+        const list = (services[name] ??= []);
+        const at = list.indexOf(previous);
+        if (at >= 0) list[at] = replica;
+        else list.push(replica);
         publish(name);
         supervise(replica);
       };
@@ -253,12 +259,19 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       return replica;
     };
 
+    // Settled, not Promise.all: a failure must not stop the stack while sibling replicas are still coming up.
+    const settle = async <T>(work: Promise<T>[]): Promise<T[]> => {
+      const results = await Promise.allSettled(work);
+      const failed = results.find((r): r is PromiseRejectedResult => r.status === "rejected");
+      if (failed) throw failed.reason;
+      return results.map((r) => (r as PromiseFulfilledResult<T>).value);
+    };
     const startAll = (spec: StackServiceSpec) => {
       const count = options.replicas?.[spec.name] ?? spec.replicas ?? 1;
-      return Promise.all(Array.from({ length: count }, () => startReplica(spec.name)));
+      return settle(Array.from({ length: count }, () => startReplica(spec.name)));
     };
     for (const spec of ordered.filter((s) => s.name === "auth")) say(`auth: ${(await startAll(spec)).map((r) => r.url).join(", ")}`);
-    await Promise.all(
+    await settle(
       ordered
         .filter((s) => s.name !== "auth")
         .map(async (spec) => {

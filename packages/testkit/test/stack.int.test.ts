@@ -42,6 +42,16 @@ describe("startStack", () => {
     expect((await fetch(`${reborn.url}/healthz`)).status).toBe(200);
   }, 60_000);
 
+  it("rejects, naming the service, when one does not come up (and stops what it started)", async () => {
+    const nats = await startNatsServer();
+    try {
+      const failing = startStack({ natsUrl: nats.url, redisUrl: "redis://127.0.0.1:1", services: ["auth", { name: "agent-ws", env: { PING_INTERVAL_MS: "soon" } }] });
+      await expect(failing).rejects.toThrow(/agent-ws did not come up[^]*PING_INTERVAL_MS/);
+    } finally {
+      await nats.dispose();
+    }
+  });
+
   it("connects to given NATS and Redis instead of starting its own", async () => {
     const nats = await startNatsServer();
     const redis = await startRedisServer();
