@@ -1,22 +1,12 @@
 /**
  * Shared by the bullboard integration tests: a real stack (nats-server, redis-server, the auth service and the
- * bullboard service as processes), dashboard sessions obtained through the real ticket flow, and a live-event
- * socket client that collects messages.
+ * bullboard service as processes, through testkit's startStack), dashboard sessions obtained through the real
+ * ticket flow, and a live-event socket client that collects messages (testkit's TestWsClient).
  */
 import { createHmac, randomBytes } from "node:crypto";
 import { Redis } from "ioredis";
 import { Queue, Worker, type Job } from "bullmq";
-import WebSocket from "ws";
-import {
-  startAuth,
-  startNatsServer,
-  startRedisServer,
-  startService,
-  type RunningAuth,
-  type RunningService,
-  type TestNatsServer,
-  type TestRedisServer,
-} from "@patchmon-ws/testkit";
+import { startStack, TestWsClient, type RunningAuth, type RunningService, type TestNatsServer, type TestRedisServer, type WsClose } from "@patchmon-ws/testkit";
 
 export interface BullboardStack {
   nats: TestNatsServer;
@@ -28,47 +18,25 @@ export interface BullboardStack {
   close(): Promise<void>;
 }
 
+/** testkit's startStack with auth and one bullboard, its discovery and reconnection timings shortened for tests. */
 export async function startBullboardStack(options: { authEnv?: Record<string, string>; boardEnv?: Record<string, string> } = {}): Promise<BullboardStack> {
-  const nats = await startNatsServer();
-  const redis = await startRedisServer();
-  const boards: RunningService[] = [];
-  let auth: RunningAuth | undefined;
-  const startBoard = async (env: Record<string, string> = {}) => {
-    const board = await startService("bullboard", {
-      NATS_URL: nats.url,
-      REDIS_URL: redis.url,
-      QUEUE_DISCOVERY_INTERVAL_MS: "300",
-      REDIS_RECONNECT_MAX_MS: "500",
-      COUNTS_MIN_INTERVAL_MS: "50",
-      ...options.boardEnv,
-      ...env,
-    });
-    boards.push(board);
-    return board;
-  };
-  try {
-    auth = await startAuth(nats.url, options.authEnv);
-    const board = await startBoard();
-    return {
-      nats,
-      redis,
-      auth,
-      board,
-      startBoard,
-      async close() {
-        await Promise.allSettled(boards.map((b) => b.stop()));
-        await auth?.service.stop();
-        await redis.dispose();
-        await nats.dispose();
+  const stack = await startStack({
+    services: [
+      { name: "auth", env: options.authEnv ?? {} },
+      {
+        name: "bullboard",
+        env: { QUEUE_DISCOVERY_INTERVAL_MS: "300", REDIS_RECONNECT_MAX_MS: "500", COUNTS_MIN_INTERVAL_MS: "50", ...options.boardEnv },
       },
-    };
-  } catch (err) {
-    await Promise.allSettled(boards.map((b) => b.stop()));
-    await auth?.service.stop();
-    await redis.dispose();
-    await nats.dispose();
-    throw err;
-  }
+    ],
+  });
+  return {
+    nats: stack.nats!,
+    redis: stack.redis!,
+    auth: stack.auth,
+    board: stack.service("bullboard"),
+    startBoard: (env = {}) => stack.startReplica("bullboard", env),
+    close: () => stack.stop(),
+  };
 }
 
 export interface BoardSession {
@@ -147,50 +115,32 @@ export async function waitUntil<T>(check: () => Promise<T | undefined | false> |
 
 export type EventMessage = Record<string, any> & { type: string };
 
-/** A live-event socket client that keeps every message it receives. */
-export class EventClient {
-  readonly messages: EventMessage[] = [];
-  readonly closed: Promise<{ code: number; reason: string }>;
-  private waiters: (() => void)[] = [];
+/** A refused live-event socket: status, headers, body text and its JSON (testkit's WsRefused). */
+export { WsRefused as UpgradeRejected } from "@patchmon-ws/testkit";
 
-  private constructor(readonly ws: WebSocket) {
-    ws.on("message", (data) => {
-      this.messages.push(JSON.parse(data.toString()) as EventMessage);
-      for (const wake of this.waiters.splice(0)) wake();
-    });
-    this.closed = new Promise((resolve) => ws.once("close", (code, reason) => resolve({ code, reason: reason.toString() })));
+/** A live-event socket client that keeps every message it receives (testkit's TestWsClient). */
+export class EventClient {
+  private constructor(private readonly client: TestWsClient<EventMessage>) {}
+
+  static async open(url: string, headers: Record<string, string>): Promise<EventClient> {
+    return new EventClient(await TestWsClient.connect<EventMessage>(url, { headers }));
   }
 
-  static open(url: string, headers: Record<string, string>): Promise<EventClient> {
-    return new Promise((resolve, reject) => {
-      const ws = new WebSocket(url, { headers });
-      const client = new EventClient(ws);
-      ws.once("open", () => resolve(client));
-      ws.once("unexpected-response", (_req, res) => {
-        let body = "";
-        res.on("data", (chunk: Buffer) => (body += chunk.toString()));
-        res.on("end", () => reject(new UpgradeRejected(res.statusCode ?? 0, body, res.headers["retry-after"])));
-      });
-      ws.once("error", (err) => reject(err));
-    });
+  get ws(): TestWsClient["ws"] {
+    return this.client.ws;
+  }
+
+  get messages(): EventMessage[] {
+    return this.client.messages;
+  }
+
+  get closed(): Promise<WsClose> {
+    return this.client.closed;
   }
 
   /** Resolves with the first message at or after index `since` that matches, waiting up to `timeoutMs`. */
-  async waitFor(predicate: (m: EventMessage) => boolean, timeoutMs = 15_000, what = "message", since = 0): Promise<EventMessage> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const found = this.messages.slice(since).find(predicate);
-      if (found) return found;
-      const remaining = deadline - Date.now();
-      if (remaining <= 0) throw new Error(`timed out waiting for ${what}; got ${JSON.stringify(this.messages.slice(-20))}`);
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, remaining);
-        this.waiters.push(() => {
-          clearTimeout(timer);
-          resolve();
-        });
-      });
-    }
+  waitFor(predicate: (m: EventMessage) => boolean, timeoutMs = 15_000, what = "message", since = 0): Promise<EventMessage> {
+    return this.client.waitFor(predicate, { timeoutMs, what, since });
   }
 
   jobEvents(queue: string, jobId: string, since = 0): string[] {
@@ -198,21 +148,7 @@ export class EventClient {
   }
 
   close(): void {
-    this.ws.terminate();
-  }
-}
-
-export class UpgradeRejected extends Error {
-  constructor(
-    readonly status: number,
-    readonly body: string,
-    readonly retryAfter: string | undefined,
-  ) {
-    super(`upgrade rejected with ${status}: ${body}`);
-  }
-
-  get json(): any {
-    return JSON.parse(this.body);
+    this.client.terminate();
   }
 }
 

@@ -1,20 +1,14 @@
 import { randomBytes } from "node:crypto";
+import type { HostRecord, Permission, Role, TicketPurpose } from "@patchmon-ws/protocol";
 import { startService, type RunningService } from "./services.js";
 
+/** A user as auth's REST API returns it (protocol declares no user body yet; hosts are its HostRecord). */
 export interface UserView {
   id: string;
   username: string;
-  role: "admin" | "user";
-  permissions: string[];
+  role: Role;
+  permissions: Permission[];
   disabled: boolean;
-}
-
-export interface HostView {
-  id: string;
-  name: string;
-  apiId: string;
-  ssh: { address: string; port: number; username: string } | null;
-  hostKey: { algorithm: string; fingerprint: string; pinnedAt: number } | null;
   createdAt: number;
   updatedAt: number;
 }
@@ -63,24 +57,25 @@ export class AuthHttpClient {
     return { ...res.body, refreshCookie: setCookie?.split(";")[0] ?? "" };
   }
 
-  async ticket(token: string, purpose: "ssh-terminal" | "bullboard" | "agent-status", target = "*"): Promise<string> {
+  async ticket(token: string, purpose: TicketPurpose, target = "*"): Promise<string> {
     return (await this.request<{ ticket: string }>("POST", "/api/v1/auth/ticket", { token, body: { purpose, target } })).body.ticket;
   }
 
-  async createUser(token: string, user: { username: string; password: string; role?: "admin" | "user"; permissions?: string[] }): Promise<UserView> {
+  // Request bodies take plain strings: tests send invalid roles and permissions on purpose.
+  async createUser(token: string, user: { username: string; password: string; role?: Role; permissions?: readonly string[] }): Promise<UserView> {
     return (await this.request<{ user: UserView }>("POST", "/api/v1/users", { token, body: user })).body.user;
   }
 
-  async updateUser(token: string, id: string, patch: Partial<{ role: string; permissions: string[]; disabled: boolean; password: string }>): Promise<UserView> {
+  async updateUser(token: string, id: string, patch: Partial<{ role: string; permissions: readonly string[]; disabled: boolean; password: string }>): Promise<UserView> {
     return (await this.request<{ user: UserView }>("PATCH", `/api/v1/users/${id}`, { token, body: patch })).body.user;
   }
 
-  async createHost(token: string, host: { name: string; ssh?: { address: string; port?: number; username?: string } }): Promise<{ host: HostView; apiKey: string; agentConfig: { configYaml: string; credentialsYaml: string } }> {
-    return (await this.request<{ host: HostView; apiKey: string; agentConfig: { configYaml: string; credentialsYaml: string } }>("POST", "/api/v1/hosts", { token, body: host })).body;
+  async createHost(token: string, host: { name: string; ssh?: { address: string; port?: number; username?: string } }): Promise<{ host: HostRecord; apiKey: string; agentConfig: { configYaml: string; credentialsYaml: string } }> {
+    return (await this.request<{ host: HostRecord; apiKey: string; agentConfig: { configYaml: string; credentialsYaml: string } }>("POST", "/api/v1/hosts", { token, body: host })).body;
   }
 
-  async rotateHostKey(token: string, hostId: string): Promise<{ host: HostView; apiKey: string }> {
-    return (await this.request<{ host: HostView; apiKey: string }>("POST", `/api/v1/hosts/${hostId}/rotate-key`, { token })).body;
+  async rotateHostKey(token: string, hostId: string): Promise<{ host: HostRecord; apiKey: string }> {
+    return (await this.request<{ host: HostRecord; apiKey: string }>("POST", `/api/v1/hosts/${hostId}/rotate-key`, { token })).body;
   }
 
   async deleteHost(token: string, hostId: string): Promise<void> {

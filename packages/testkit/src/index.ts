@@ -5,3 +5,7 @@ export * from "./nats-server.js";
 export * from "./redis-server.js";
 export * from "./services.js";
 export * from "./auth-client.js";
+export * from "./stack.js";
+export * from "./sshd.js";
+export * from "./ws-client.js";
+export * from "./sse-client.js";

@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess, type SpawnOptions } from "node:child_process";
-import { accessSync, constants } from "node:fs";
+import { accessSync, constants, createWriteStream } from "node:fs";
 import { delimiter, join } from "node:path";
 
 /** Finds an executable on PATH (plus the sbin folders Debian uses for daemons). */
@@ -37,6 +37,15 @@ export class ManagedProcess {
     this.child.stdout?.on("data", keep);
     this.child.stderr?.on("data", keep);
     this.exited = new Promise((resolve) => this.child.once("exit", (code) => resolve(code)));
+  }
+
+  /** Also appends everything the process prints to `path` (npm start keeps one log file per process). */
+  logTo(path: string): this {
+    const file = createWriteStream(path, { flags: "a" });
+    this.child.stdout?.on("data", (chunk: Buffer) => file.write(chunk));
+    this.child.stderr?.on("data", (chunk: Buffer) => file.write(chunk));
+    void this.exited.then(() => file.end());
+    return this;
   }
 
   get log(): string {

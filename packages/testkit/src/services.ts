@@ -1,7 +1,7 @@
 import { fileURLToPath } from "node:url";
 import { resolve } from "node:path";
 import { ManagedProcess } from "./processes.js";
-import { freePort } from "./ports.js";
+import { ADDRESS_IN_USE, PortInUseError } from "./ports.js";
 
 export const REPO_ROOT = resolve(fileURLToPath(new URL(".", import.meta.url)), "../../..");
 
@@ -13,6 +13,9 @@ export interface RunningService {
   stop(): Promise<number | null>;
   kill(): Promise<number | null>;
 }
+
+/** The line every entry point prints once it listens: `{"port":N,...,"msg":"listening"}`. */
+const LISTENING = /"port":(\d+)[^\n]*"msg":"listening"/;
 
 /** Polls GET /healthz until it answers 200, the process exits, or the timeout passes. */
 async function waitForHealth(url: string, child: ManagedProcess, timeoutMs: number): Promise<void> {
@@ -33,39 +36,54 @@ export interface StartServiceOptions {
   /** Entry file relative to the repository root; default `services/<name>/src/main.ts`. */
   entry?: string;
   timeoutMs?: number;
-  /** Default a free port, passed as PORT. */
+  /**
+   * A fixed port, passed as PORT (a restart on the same port, a benchmark). Default 0: the service binds any free
+   * port itself and the port is read from its "listening" line, so two workers never race for one port.
+   */
   port?: number;
   /**
-   * How to tell the process is up: "healthz" (default) polls GET /healthz on PORT; "log" waits for the
-   * `{"port":N,...,"msg":"listening"}` line and takes the port from it (for entries that choose their own port).
+   * How to tell the process is up: "log" (default) waits for the `{"port":N,...,"msg":"listening"}` line and takes
+   * the port from it; "healthz" polls GET /healthz on the given `port` (for entries that print no such line).
    */
   readiness?: "healthz" | "log";
+  /** Also append the process's output to this file. */
+  logFile?: string;
+  /** Called with everything the process writes to stderr (npm start shows it on the terminal). */
+  onStderr?: (text: string) => void;
 }
 
 /**
  * Runs a service of this repository as a real process from its TypeScript source, and waits until it is up. A
- * service that does not come up is killed, never left behind.
+ * service that does not come up is killed, never left behind; one that fails because its fixed port is taken
+ * throws PortInUseError.
  */
 export async function startService(name: string, env: Record<string, string>, options: StartServiceOptions = {}): Promise<RunningService> {
   const entry = resolve(REPO_ROOT, options.entry ?? `services/${name}/src/main.ts`);
   const timeoutMs = options.timeoutMs ?? 30_000;
-  const byLog = options.readiness === "log";
-  const chosenPort = byLog ? undefined : (options.port ?? (await freePort()));
+  const byHealth = options.readiness === "healthz";
+  if (byHealth && !options.port) throw new Error(`startService(${name}): readiness "healthz" needs a fixed port`);
+  const requestedPort = options.port ?? 0;
   const child = new ManagedProcess(process.execPath, ["--conditions=source", "--import", "tsx", entry], {
     cwd: REPO_ROOT,
-    env: { ...process.env, LOG_LEVEL: "info", HOST: "127.0.0.1", ...env, ...(chosenPort === undefined ? {} : { PORT: String(chosenPort) }) },
+    env: { ...process.env, LOG_LEVEL: "info", HOST: "127.0.0.1", ...env, PORT: String(requestedPort) },
   });
+  if (options.logFile) child.logTo(options.logFile);
+  if (options.onStderr) {
+    const onStderr = options.onStderr;
+    child.child.stderr?.on("data", (chunk: Buffer) => onStderr(chunk.toString()));
+  }
   let port: number;
   try {
-    if (chosenPort === undefined) {
-      port = Number((await child.waitForOutput(/"port":(\d+)[^\n]*"msg":"listening"/, timeoutMs))[1]);
-    } else {
-      port = chosenPort;
+    if (byHealth) {
+      port = requestedPort;
       await waitForHealth(`http://127.0.0.1:${port}`, child, timeoutMs);
+    } else {
+      port = Number((await child.waitForOutput(LISTENING, timeoutMs))[1]);
     }
   } catch (err) {
     await child.kill();
-    throw err;
+    if (requestedPort && ADDRESS_IN_USE.test(child.log)) throw new PortInUseError(requestedPort, child.log.slice(-2000));
+    throw new Error(`${name} did not come up: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
   }
   return { name, port, url: `http://127.0.0.1:${port}`, process: child, stop: () => child.stop(), kill: () => child.kill() };
 }

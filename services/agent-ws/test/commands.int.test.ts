@@ -8,9 +8,8 @@ import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ReferenceAgent } from "@patchmon-ws/agent";
 import { AgentSubjects, CloseCode, QueueNames, type ServerToAgentMessage } from "@patchmon-ws/protocol";
-import type { RunningService } from "@patchmon-ws/testkit";
+import { SseClient, type RunningService } from "@patchmon-ws/testkit";
 import { AgentWsStack, api, eventually, wsUrl, type TestHost } from "./support/stack.js";
-import { SseClient } from "./support/sse-client.js";
 import { StockAgent } from "./support/stock-agent.js";
 
 interface Observed {
@@ -224,7 +223,7 @@ describe("agent-ws commands, status and revocation", () => {
   });
 
   it("a Bearer token works for the stream too", async () => {
-    const stream = await SseClient.open(`${replica.url}/api/v1/agents/status/stream?hostIds=all`, { authorization: `Bearer ${token}` });
+    const stream = await SseClient.open(`${replica.url}/api/v1/agents/status/stream?hostIds=all`, { headers: { authorization: `Bearer ${token}` } });
     try {
       expect(stream.status).toBe(200);
       await stream.waitFor((e) => e.event === "snapshot");

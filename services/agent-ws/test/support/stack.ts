@@ -1,14 +1,5 @@
 import { connect, type NatsConnection } from "@nats-io/transport-node";
-import {
-  startAuth,
-  startNatsServer,
-  startRedisServer,
-  startService,
-  type RunningAuth,
-  type RunningService,
-  type TestNatsServer,
-  type TestRedisServer,
-} from "@patchmon-ws/testkit";
+import { startStack, type RunningAuth, type RunningService, type Stack, type TestNatsServer, type TestRedisServer } from "@patchmon-ws/testkit";
 
 export interface TestHost {
   id: string;
@@ -17,25 +8,34 @@ export interface TestHost {
 }
 
 /**
- * Real servers for agent-ws integration tests: nats-server, redis-server, the auth service and any number of
- * agent-ws replicas, all as processes on free ports. Heartbeat and presence timings are shortened (documented
- * per variable) so failure detection fits in a test.
+ * Real servers for agent-ws integration tests (testkit's startStack): nats-server, redis-server, the auth service
+ * and any number of agent-ws replicas, all as processes on free ports. Heartbeat and presence timings are shortened
+ * (documented per variable) so failure detection fits in a test.
  */
 export class AgentWsStack {
-  readonly replicas: RunningService[] = [];
   private natsClient: NatsConnection | undefined;
 
-  private constructor(
-    readonly nats: TestNatsServer,
-    readonly redis: TestRedisServer,
-    public auth: RunningAuth,
-  ) {}
+  private constructor(readonly stack: Stack) {}
 
   static async start(authEnv: Record<string, string> = {}): Promise<AgentWsStack> {
-    const nats = await startNatsServer();
-    const redis = await startRedisServer();
-    const auth = await startAuth(nats.url, authEnv);
-    return new AgentWsStack(nats, redis, auth);
+    return new AgentWsStack(await startStack({ services: [{ name: "auth", env: authEnv }, { name: "agent-ws", replicas: 0 }] }));
+  }
+
+  get nats(): TestNatsServer {
+    return this.stack.nats!;
+  }
+
+  get redis(): TestRedisServer {
+    return this.stack.redis!;
+  }
+
+  get auth(): RunningAuth {
+    return this.stack.auth;
+  }
+
+  /** Every agent-ws replica started (a killed one stays listed). */
+  get replicas(): RunningService[] {
+    return this.stack.services["agent-ws"] ?? [];
   }
 
   /** Fast failure detection for tests: replicas expire after 3 s, sweeps every 500 ms. */
@@ -48,15 +48,8 @@ export class AgentWsStack {
     LOG_LEVEL: "info",
   };
 
-  async startReplica(env: Record<string, string> = {}): Promise<RunningService> {
-    const replica = await startService("agent-ws", {
-      NATS_URL: this.nats.url,
-      REDIS_URL: this.redis.url,
-      ...AgentWsStack.FAST_ENV,
-      ...env,
-    });
-    this.replicas.push(replica);
-    return replica;
+  startReplica(env: Record<string, string> = {}): Promise<RunningService> {
+    return this.stack.startReplica("agent-ws", { ...AgentWsStack.FAST_ENV, ...env });
   }
 
   token(): Promise<string> {
@@ -76,10 +69,7 @@ export class AgentWsStack {
 
   async dispose(): Promise<void> {
     await this.natsClient?.close().catch(() => undefined);
-    await Promise.allSettled(this.replicas.map((r) => r.stop()));
-    await this.auth.service.stop().catch(() => undefined);
-    await this.redis.dispose();
-    await this.nats.dispose();
+    await this.stack.stop();
   }
 }
 

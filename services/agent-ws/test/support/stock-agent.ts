@@ -1,5 +1,6 @@
 import type { IncomingMessage } from "node:http";
 import WebSocket from "ws";
+import { TestWsClient, type WsClientOptions, type WsClose } from "@patchmon-ws/testkit";
 
 export interface UpgradeRefusal {
   status: number;
@@ -15,68 +16,45 @@ export interface DialOptions {
   ca?: string;
 }
 
-function headersFor(options: DialOptions): Record<string, string> {
+function clientOptions(options: DialOptions): WsClientOptions {
   return {
-    ...(options.apiId !== undefined ? { "X-API-ID": options.apiId } : {}),
-    ...(options.apiKey !== undefined ? { "X-API-KEY": options.apiKey } : {}),
-    ...options.headers,
+    headers: {
+      ...(options.apiId !== undefined ? { "X-API-ID": options.apiId } : {}),
+      ...(options.apiKey !== undefined ? { "X-API-KEY": options.apiKey } : {}),
+      ...options.headers,
+    },
+    ...(options.ca ? { ca: options.ca } : {}),
   };
 }
 
 /** Attempts an upgrade that should be refused; resolves with the HTTP status, headers and JSON body. */
-export function expectRefusal(url: string, options: DialOptions = {}): Promise<UpgradeRefusal> {
-  return new Promise((resolve, reject) => {
-    const ws = new WebSocket(url, { headers: headersFor(options), ...(options.ca ? { ca: options.ca } : {}) });
-    ws.on("open", () => {
-      ws.terminate();
-      reject(new Error("the upgrade was accepted"));
-    });
-    ws.on("unexpected-response", (_req, res) => {
-      let text = "";
-      res.on("data", (chunk: Buffer) => (text += chunk.toString()));
-      res.on("end", () => {
-        try {
-          resolve({ status: res.statusCode ?? 0, headers: res.headers, body: JSON.parse(text) });
-        } catch {
-          reject(new Error(`refusal ${res.statusCode} without a JSON body: ${JSON.stringify(text)}`));
-        }
-        ws.terminate();
-      });
-    });
-    ws.on("error", (err) => reject(err));
-  });
+export async function expectRefusal(url: string, options: DialOptions = {}): Promise<UpgradeRefusal> {
+  const refusal = await TestWsClient.refusal(url, clientOptions(options));
+  if (refusal.json === undefined) throw new Error(`refusal ${refusal.status} without a JSON body: ${JSON.stringify(refusal.text)}`);
+  return { status: refusal.status, headers: refusal.headers, body: refusal.json };
 }
 
 /**
  * A client that behaves like the stock Go agent (v1.4.x): headers on the upgrade, JSON text frames, no hello,
- * no acks. Everything it receives is kept for assertions.
+ * no acks. Everything it receives is kept for assertions (testkit's TestWsClient).
  */
 export class StockAgent {
-  readonly received: Record<string, unknown>[] = [];
-  readonly closed: Promise<{ code: number; reason: string }>;
-  private readonly listeners = new Set<() => void>();
+  private constructor(private readonly client: TestWsClient<Record<string, unknown>>) {}
 
-  private constructor(readonly ws: WebSocket) {
-    ws.on("message", (data) => {
-      try {
-        this.received.push(JSON.parse(data.toString()) as Record<string, unknown>);
-      } catch {
-        this.received.push({ unparsable: data.toString() });
-      }
-      for (const listener of this.listeners) listener();
-    });
-    this.closed = new Promise((resolve) => ws.once("close", (code, reason) => resolve({ code, reason: reason.toString() })));
-    ws.on("error", () => undefined);
+  static async connect(url: string, options: DialOptions): Promise<StockAgent> {
+    return new StockAgent(await TestWsClient.connect<Record<string, unknown>>(url, clientOptions(options)));
   }
 
-  static connect(url: string, options: DialOptions): Promise<StockAgent> {
-    return new Promise((resolve, reject) => {
-      const ws = new WebSocket(url, { headers: headersFor(options), ...(options.ca ? { ca: options.ca } : {}) });
-      const agent = new StockAgent(ws);
-      ws.once("open", () => resolve(agent));
-      ws.once("unexpected-response", (_req, res) => reject(new Error(`upgrade refused with ${res.statusCode}`)));
-      ws.once("error", reject);
-    });
+  get ws(): WebSocket {
+    return this.client.ws;
+  }
+
+  get received(): Record<string, unknown>[] {
+    return this.client.messages;
+  }
+
+  get closed(): Promise<WsClose> {
+    return this.client.closed;
   }
 
   /** Commands received (the greeting excluded). */
@@ -86,33 +64,14 @@ export class StockAgent {
 
   /** Resolves with the first received message matching `predicate` (already received ones count). */
   waitFor(predicate: (message: Record<string, unknown>) => boolean, timeoutMs = 15_000): Promise<Record<string, unknown>> {
-    return new Promise((resolve, reject) => {
-      const check = () => {
-        const found = this.received.find(predicate);
-        if (found) {
-          cleanup();
-          resolve(found);
-        }
-      };
-      const timer = setTimeout(() => {
-        cleanup();
-        reject(new Error(`no matching message within ${timeoutMs} ms; received ${JSON.stringify(this.received)}`));
-      }, timeoutMs);
-      const cleanup = () => {
-        clearTimeout(timer);
-        this.listeners.delete(check);
-      };
-      this.listeners.add(check);
-      check();
-    });
+    return this.client.waitFor(predicate, { timeoutMs });
   }
 
   send(message: object): void {
-    this.ws.send(JSON.stringify(message));
+    this.client.send(message);
   }
 
-  close(): Promise<{ code: number; reason: string }> {
-    if (this.ws.readyState === WebSocket.OPEN || this.ws.readyState === WebSocket.CONNECTING) this.ws.close(1000);
-    return this.closed;
+  close(): Promise<WsClose> {
+    return this.client.close(1000);
   }
 }

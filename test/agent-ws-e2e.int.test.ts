@@ -12,8 +12,8 @@ import { afterAll, beforeAll, describe, expect, it, onTestFailed } from "vitest"
 import { ReferenceAgent, simulate, type Simulation } from "@patchmon-ws/agent";
 import { startEdge, type Edge } from "@patchmon-ws/edge";
 import { CloseCode, QueueNames, type ServerToAgentMessage } from "@patchmon-ws/protocol";
-import type { RunningService } from "@patchmon-ws/testkit";
-import { httpsEventStream, httpsJson } from "../services/agent-ws/test/support/https-client.js";
+import { SseClient, type RunningService } from "@patchmon-ws/testkit";
+import { httpsJson } from "../services/agent-ws/test/support/https-client.js";
 import { AgentWsStack, api, eventually, type TestHost } from "../services/agent-ws/test/support/stack.js";
 import { expectRefusal, StockAgent } from "../services/agent-ws/test/support/stock-agent.js";
 
@@ -87,7 +87,7 @@ describe("agent-ws end to end: TLS edge, two replicas, reference agents", () => 
   it("one status stream (ticket, through the edge) reports connect and disconnect", async () => {
     const host = await stack.createHost("streamed");
     const ticket = await stack.auth.client.ticket(token, "agent-status");
-    const stream = await httpsEventStream(`${edge.url}/api/v1/agents/status/stream?hostIds=${host.id}&ticket=${ticket}`, ca);
+    const stream = await SseClient.open(`${edge.url}/api/v1/agents/status/stream?hostIds=${host.id}&ticket=${ticket}`, { ca });
     try {
       await stream.waitFor((e) => e.event === "snapshot");
       const { agent } = referenceAgent(host);

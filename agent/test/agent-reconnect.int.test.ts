@@ -59,7 +59,22 @@ describe("reconnect", () => {
     const server = createServer();
     const wss = new WebSocketServer({ server });
     const connected = nextEvent(agent, "connected");
-    await new Promise<void>((resolve) => server.listen(port, "127.0.0.1", resolve));
+    // Free since the peer closed, but another worker's port probe may hold it for a moment: retry EADDRINUSE.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await new Promise<void>((resolve, reject) => {
+          server.once("error", reject);
+          server.listen(port, "127.0.0.1", () => {
+            server.off("error", reject);
+            resolve();
+          });
+        });
+        break;
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== "EADDRINUSE" || attempt >= 20) throw err;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    }
     try {
       await connected;
     } finally {

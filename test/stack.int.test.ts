@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { request } from "node:https";
-import { freePort, ManagedProcess, REPO_ROOT } from "@patchmon-ws/testkit";
+import { ManagedProcess, REPO_ROOT } from "@patchmon-ws/testkit";
 
 /** POST JSON over real TLS to the edge, accepting its self-signed certificate. */
 function postJson(url: string, body: unknown): Promise<{ status: number; body: any }> {
@@ -28,13 +28,14 @@ describe("npm start (the local stack)", () => {
   });
 
   it("brings NATS, Redis, every service and the TLS edge up, prints the URL and an admin login that works", async () => {
-    const port = await freePort();
+    // EDGE_PORT=0: the edge binds any free port and the printed URL names it (no port picked here and reused).
     stack = new ManagedProcess(process.execPath, ["--conditions=source", "--import", "tsx", "scripts/start-stack.ts"], {
       cwd: REPO_ROOT,
-      env: { ...process.env, STATE_DIR: stateDir, EDGE_PORT: String(port), NATS_URL: "", REDIS_URL: "" },
+      env: { ...process.env, STATE_DIR: stateDir, EDGE_PORT: "0", NATS_URL: "", REDIS_URL: "" },
     });
-    const [, url] = await stack.waitForOutput(/is up at (https:\/\/localhost:\d+)/, 90_000);
+    const [, url, port] = await stack.waitForOutput(/is up at (https:\/\/localhost:(\d+))/, 90_000);
     const [, username, password] = await stack.waitForOutput(/admin login: (\S+) \/ (\S+)/);
+    expect(Number(port)).toBeGreaterThan(0);
     expect(url).toBe(`https://localhost:${port}`);
 
     const login = await postJson(`https://127.0.0.1:${port}/api/v1/auth/login`, { username, password });
