@@ -2,6 +2,8 @@
  * Every test file runs in exactly one vitest project (unit, integration or browser), so `npm run test:unit` and
  * friends together run everything `npm test` runs, and a misnamed file (say `*.int.ts`) is not silently skipped.
  */
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { globSync } from "tinyglobby";
 import { REPO_ROOT } from "@patchmon-ws/testkit";
@@ -24,6 +26,13 @@ describe("vitest projects", () => {
       .map((file) => ({ file, projects: membership.get(file) ?? [] }))
       .filter(({ projects }) => projects.length !== 1);
     expect(misplaced).toEqual([]);
+  });
+
+  it("keep servers out of unit tests: a unit file that starts one must be named *.int.test.ts", () => {
+    const launchers = /\b(startNatsServer|startRedisServer|startAuth|startStack|startService|startSshd|startEdge)\(/;
+    const { include, exclude } = TEST_PROJECTS.unit;
+    const offenders = glob(include, exclude).filter((file) => launchers.test(readFileSync(join(REPO_ROOT, file), "utf8")));
+    expect(offenders).toEqual([]);
   });
 
   it("name the projects by file suffix", () => {
