@@ -33,8 +33,14 @@ async function waitForHealth(url: string, child: ManagedProcess, timeoutMs: numb
 }
 
 export interface StartServiceOptions {
-  /** Entry file relative to the repository root; default `services/<name>/src/main.ts`. */
+  /** Entry file relative to the repository root; default `services/<name>/src/main.ts` (`dist/main.js` compiled). */
   entry?: string;
+  /**
+   * Run the JavaScript `npm run build` emitted, with plain `node`, as production does (no tsx, whose keepNames
+   * transform adds a property store to every closure; benchmarks measure what production runs). Default false:
+   * run the TypeScript source through tsx, so tests need no build step.
+   */
+  compiled?: boolean;
   timeoutMs?: number;
   /**
    * A fixed port, passed as PORT (a restart on the same port, a benchmark). Default 0: the service binds any free
@@ -58,12 +64,13 @@ export interface StartServiceOptions {
  * throws PortInUseError.
  */
 export async function startService(name: string, env: Record<string, string>, options: StartServiceOptions = {}): Promise<RunningService> {
-  const entry = resolve(REPO_ROOT, options.entry ?? `services/${name}/src/main.ts`);
+  const entry = resolve(REPO_ROOT, options.entry ?? (options.compiled ? `services/${name}/dist/main.js` : `services/${name}/src/main.ts`));
   const timeoutMs = options.timeoutMs ?? 30_000;
   const byHealth = options.readiness === "healthz";
   if (byHealth && !options.port) throw new Error(`startService(${name}): readiness "healthz" needs a fixed port`);
   const requestedPort = options.port ?? 0;
-  const child = new ManagedProcess(process.execPath, ["--conditions=source", "--import", "tsx", entry], {
+  const args = options.compiled ? [entry] : ["--conditions=source", "--import", "tsx", entry];
+  const child = new ManagedProcess(process.execPath, args, {
     cwd: REPO_ROOT,
     env: { ...process.env, LOG_LEVEL: "info", HOST: "127.0.0.1", ...env, PORT: String(requestedPort) },
   });
