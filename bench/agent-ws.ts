@@ -28,6 +28,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import WebSocket, { WebSocketServer } from "ws";
 import { knob, type Goal } from "./lib/report.js";
+import { NODE_ARGS, SERVICE_MODE } from "./lib/runtime.js";
 
 const AGENTS = knob("BENCH_AGENTS", 10_000);
 const RUNS = knob("BENCH_RUNS", 3);
@@ -302,7 +303,7 @@ class AgentsProcess {
   private pending: { resolve: (m: FromChild) => void; reject: (err: Error) => void }[] = [];
 
   constructor() {
-    this.child = fork(SELF, ["--role=agents"], { execArgv: ["--conditions=source", "--import", "tsx"], stdio: ["ignore", "inherit", "inherit", "ipc"] });
+    this.child = fork(SELF, ["--role=agents"], { execArgv: [...NODE_ARGS], stdio: ["ignore", "inherit", "inherit", "ipc"] });
     this.child.on("message", (m: FromChild) => {
       const waiter = this.pending.shift();
       if (m.event === "error") waiter?.reject(new Error(`agents process: ${m.message}`));
@@ -441,7 +442,7 @@ async function orchestrate(): Promise<void> {
   const workDir = mkdtempSync(join(tmpdir(), "patchmon-ws-bench-agent-ws-"));
   const nats = await startNatsServer();
   const redis = await startRedisServer();
-  const auth = await startAuth(nats.url, { AGENT_AUTH_MAX_FAILURES: "1000000" });
+  const auth = await startAuth(nats.url, { AGENT_AUTH_MAX_FAILURES: "1000000" }, SERVICE_MODE);
   try {
     const token = await auth.adminToken();
     process.stdout.write(`creating ${AGENTS} hosts...\n`);
@@ -473,7 +474,7 @@ async function orchestrate(): Promise<void> {
         const service = await startService(
           "agent-ws",
           { NATS_URL: nats.url, REDIS_URL: redis.url, LOG_LEVEL: "info", MAX_PENDING_UPGRADES: "5000" },
-          { port: agentWsPort },
+          { port: agentWsPort, ...SERVICE_MODE },
         );
         return { pid: service.process.child.pid!, stop: () => service.stop() };
       },
@@ -492,7 +493,7 @@ async function orchestrate(): Promise<void> {
       mode: "bare",
       agentUrl: `ws://127.0.0.1:${barePort}/`,
       async start() {
-        const child = new ManagedProcess(process.execPath, ["--conditions=source", "--import", "tsx", SELF, "--role=bare-server"], {
+        const child = new ManagedProcess(process.execPath, [...NODE_ARGS, SELF, "--role=bare-server"], {
           cwd: REPO_ROOT,
           env: { ...process.env, PORT: String(barePort) },
         });

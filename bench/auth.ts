@@ -7,6 +7,7 @@ import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { AuthSubjects } from "@patchmon-ws/protocol";
 import { ManagedProcess, REPO_ROOT, startAuth, startNatsServer } from "@patchmon-ws/testkit";
 import { figure, knob, machine, median, percentile, printAndSave, type Figure } from "./lib/report.js";
+import { benchFile, NODE_ARGS, SERVICE_MODE } from "./lib/runtime.js";
 
 const RUNS = knob("BENCH_RUNS", 5);
 const DURATION_MS = knob("BENCH_DURATION_MS", 3000);
@@ -37,8 +38,8 @@ async function load(nc: NatsConnection, subject: string, payload: Uint8Array, ch
 }
 
 const nats = await startNatsServer();
-const auth = await startAuth(nats.url, { AGENT_AUTH_MAX_FAILURES: "1000000" });
-const echo = new ManagedProcess(process.execPath, ["--conditions=source", "--import", "tsx", "bench/lib/echo-responder.ts", nats.url, "bench.echo"], { cwd: REPO_ROOT });
+const auth = await startAuth(nats.url, { AGENT_AUTH_MAX_FAILURES: "1000000" }, SERVICE_MODE);
+const echo = new ManagedProcess(process.execPath, [...NODE_ARGS, benchFile("lib/echo-responder"), nats.url, "bench.echo"], { cwd: REPO_ROOT });
 await echo.waitForOutput(/ready/);
 const nc = await connect({ servers: nats.url });
 try {

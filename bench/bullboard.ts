@@ -21,6 +21,7 @@ import { Redis } from "ioredis";
 import { Queue, QueueEvents, Worker, type JobType } from "bullmq";
 import WebSocket from "ws";
 import { startAuth, startNatsServer, startRedisServer, startService } from "@patchmon-ws/testkit";
+import { SERVICE_MODE } from "./lib/runtime.js";
 import { figure, knob, machine, median, printAndSave, type BenchResult, type Figure } from "./lib/report.js";
 
 const RUNS = knob("BENCH_RUNS", 3);
@@ -113,14 +114,14 @@ export async function runBullboardBench(log: (line: string) => void = console.lo
       }
     }
 
-    const auth = await startAuth(nats.url);
+    const auth = await startAuth(nats.url, {}, SERVICE_MODE);
     cleanups.push(() => auth.service.stop());
     const board = await startService("bullboard", {
       NATS_URL: nats.url,
       REDIS_URL: redis.url,
       BULLBOARD_QUEUES: [...queueNames, LATENCY_QUEUE].join(","),
       LOG_LEVEL: "info",
-    });
+    }, SERVICE_MODE);
     cleanups.push(() => board.stop());
 
     const ticket = await auth.client.ticket(await auth.adminToken(), "bullboard");

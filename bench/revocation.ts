@@ -34,6 +34,7 @@ import WebSocket, { WebSocketServer } from "ws";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { CloseCode } from "@patchmon-ws/protocol";
 import { figure, knob, machine, percentile, printAndSave, type Figure, type Goal } from "./lib/report.js";
+import { NODE_ARGS, SERVICE_MODE } from "./lib/runtime.js";
 
 const TRIALS = knob("BENCH_TRIALS", 200);
 const BATCH = knob("BENCH_BATCH", 50);
@@ -190,15 +191,15 @@ async function orchestrate(): Promise<void> {
   try {
     const redis = await startRedisServer();
     stops.push(() => redis.dispose());
-    const auth = await startAuth(nats.url, { AGENT_AUTH_MAX_FAILURES: "1000000" });
+    const auth = await startAuth(nats.url, { AGENT_AUTH_MAX_FAILURES: "1000000" }, SERVICE_MODE);
     stops.push(() => auth.service.stop());
-    const agentWs = await startService("agent-ws", { NATS_URL: nats.url, REDIS_URL: redis.url, LOG_LEVEL: "info" });
+    const agentWs = await startService("agent-ws", { NATS_URL: nats.url, REDIS_URL: redis.url, LOG_LEVEL: "info" }, SERVICE_MODE);
     stops.push(() => agentWs.stop());
-    const board = await startService("bullboard", { NATS_URL: nats.url, REDIS_URL: redis.url, LOG_LEVEL: "info" });
+    const board = await startService("bullboard", { NATS_URL: nats.url, REDIS_URL: redis.url, LOG_LEVEL: "info" }, SERVICE_MODE);
     stops.push(() => board.stop());
 
     const bare = fork(SELF, ["--role=bare-server"], {
-      execArgv: ["--conditions=source", "--import", "tsx"],
+      execArgv: [...NODE_ARGS],
       env: { ...process.env, NATS_URL: nats.url },
       stdio: ["ignore", "inherit", "inherit", "ipc"],
     });

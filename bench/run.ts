@@ -7,6 +7,7 @@ import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { spawnSync } from "node:child_process";
 import { REPO_ROOT } from "@patchmon-ws/testkit";
+import { benchFile, NODE_ARGS } from "./lib/runtime.js";
 import { RESULTS_DIR, describeRevision, describeSettings, fmt, ratio, verdict, type BenchResult } from "./lib/report.js";
 
 const ALL = ["auth", "agent-ws", "bullboard", "revocation"];
@@ -21,7 +22,7 @@ const benches = (renderOnly ? [] : chosen.length ? chosen : ALL).filter((name) =
 let failed = 0;
 for (const name of benches) {
   process.stdout.write(`\n=== ${name} ===\n`);
-  const result = spawnSync(process.execPath, ["--conditions=source", "--import", "tsx", join("bench", `${name}.ts`)], {
+  const result = spawnSync(process.execPath, [...NODE_ARGS, benchFile(name)], {
     cwd: REPO_ROOT,
     stdio: "inherit",
   });

@@ -5,11 +5,12 @@
 import { execFileSync } from "node:child_process";
 import { cpus, totalmem, release } from "node:os";
 import { mkdirSync, writeFileSync } from "node:fs";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { join } from "node:path";
+import { REPO_ROOT } from "@patchmon-ws/testkit";
+import { COMPILED } from "./runtime.js";
 
-export const RESULTS_DIR = join(dirname(fileURLToPath(import.meta.url)), "..", "results");
-const REPO_DIR = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
+export const RESULTS_DIR = join(REPO_ROOT, "bench", "results");
+const REPO_DIR = REPO_ROOT;
 
 export function percentile(sorted: readonly number[], p: number): number {
   if (sorted.length === 0) return NaN;
@@ -171,6 +172,8 @@ export interface BenchResult {
   settings?: Record<string, { value: number; default: number }>;
   /** True when any knob differed from its full-size default. */
   reduced?: boolean;
+  /** "compiled" (tsc output under plain node, as production runs) or "source" (tsx, BENCH_SOURCE=1). */
+  runtime?: "compiled" | "source";
   /** Anything else a benchmark wants on record (e.g. the failed trials of the revocation benchmark). */
   details?: Record<string, unknown>;
 }
@@ -188,9 +191,9 @@ export function ratio(figure: Figure): string {
 }
 
 /** Adds the revision and the knobs to a result, prints it and writes bench/results/<bench>.json. */
-export function printAndSave(input: Omit<BenchResult, "revision" | "settings" | "reduced">): BenchResult {
+export function printAndSave(input: Omit<BenchResult, "revision" | "settings" | "reduced" | "runtime">): BenchResult {
   const reduced = Object.values(knobs).some((k) => k.value !== k.default);
-  const result: BenchResult = { ...input, revision: STARTED_AT, settings: { ...knobs }, reduced };
+  const result: BenchResult = { ...input, revision: STARTED_AT, settings: { ...knobs }, reduced, runtime: COMPILED ? "compiled" : "source" };
   mkdirSync(RESULTS_DIR, { recursive: true });
   writeFileSync(join(RESULTS_DIR, `${result.bench}.json`), JSON.stringify(result, null, 2) + "\n");
   process.stdout.write(`\n${result.bench} — ${result.machine}\n  ${describeRevision(result)}\n`);
@@ -208,7 +211,8 @@ export function describeRevision(result: BenchResult): string {
   const r = result.revision;
   if (!r) return "commit not recorded";
   const state = r.dirty ? `dirty tree${r.dirtyPaths?.length ? ` (${r.dirtyPaths.join(", ")})` : ""}` : "clean tree";
-  return `commit ${r.commit === "unknown" ? "unknown" : r.commit.slice(0, 12)}, ${state}`;
+  const runtime = result.runtime === undefined ? "" : result.runtime === "compiled" ? ", compiled JavaScript" : ", TypeScript through tsx (not comparable)";
+  return `commit ${r.commit === "unknown" ? "unknown" : r.commit.slice(0, 12)}, ${state}${runtime}`;
 }
 
 export function describeSettings(result: BenchResult): string {

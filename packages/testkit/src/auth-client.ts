@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
 import type { HostRecord, Permission, Role, TicketPurpose } from "@patchmon-ws/protocol";
-import { startService, type RunningService } from "./services.js";
+import { startService, type RunningService, type StartServiceOptions } from "./services.js";
 
 /** A user as auth's REST API returns it (protocol declares no user body yet; hosts are its HostRecord). */
 export interface UserView {
@@ -97,7 +97,7 @@ export interface RunningAuth {
  * Runs the real auth service as a process against the given NATS, with a known admin and a cheap password hash
  * cost so tests stay fast. Extra env overrides the defaults.
  */
-export async function startAuth(natsUrl: string, env: Record<string, string> = {}): Promise<RunningAuth> {
+export async function startAuth(natsUrl: string, env: Record<string, string> = {}, options: Pick<StartServiceOptions, "compiled"> = {}): Promise<RunningAuth> {
   const adminUsername = env.ADMIN_USERNAME ?? "admin";
   const adminPassword = env.ADMIN_PASSWORD ?? `pw-${randomBytes(12).toString("hex")}`;
   const jwtSecret = env.JWT_SECRET ?? randomBytes(32).toString("hex");
@@ -108,7 +108,7 @@ export async function startAuth(natsUrl: string, env: Record<string, string> = {
     ADMIN_PASSWORD: adminPassword,
     PASSWORD_HASH_COST: "12",
     ...env,
-  });
+  }, options);
   const client = new AuthHttpClient(service.url);
   let token: Promise<string> | undefined;
   return {
