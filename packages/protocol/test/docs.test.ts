@@ -4,8 +4,10 @@ import { fileURLToPath } from "node:url";
 import {
   AGENT_TO_SERVER_TYPES,
   CLOSE_CODE_DESCRIPTIONS,
+  BoardServerMessages,
   CloseCode,
   ErrorCatalogue,
+  STATUS_STREAM_EVENTS,
   OBSERVED_CLOSE_CODE_DESCRIPTIONS,
   ObservedCloseCode,
   SERVER_TO_AGENT_TYPES,
@@ -30,6 +32,12 @@ describe("the docs match the protocol package", () => {
     for (const [code, { status, message }] of Object.entries(ErrorCatalogue)) {
       expect(architecture).toContain(`| \`${code}\` | ${status} | ${message} |`);
     }
+  });
+
+  it("documents every Bull Board event-socket message and every status-stream event", () => {
+    const protocol = read("docs/protocol.md");
+    for (const type of [...Object.keys(BoardServerMessages), "subscribe"]) expect(protocol).toContain(`| \`${type}\` |`);
+    for (const event of STATUS_STREAM_EVENTS) expect(protocol).toContain(`| \`${event}\` |`);
   });
 
   it("documents every agent message type", () => {
