@@ -19,10 +19,20 @@ function messageType(type: string): string {
 }
 
 export const AgentSubjects = {
-  /** Request/reply: deliver one command to the agent of a host. Only the replica holding the agent subscribes. */
-  command: (hostId: string) => `agents.v1.cmd.${token(hostId)}`,
+  /**
+   * Request/reply: deliver one command to an agent held by this replica (`hostId` in the request). Senders find
+   * the replica in the presence bucket: presence is the routing table, so no replica holds a subscription per agent.
+   */
+  replicaCommand: (replicaId: string) => `agents.v1.replica.${token(replicaId)}.cmd`,
   /** Request/reply: deliver one command to many agents held by one replica (broadcasts). */
   replicaDeliver: (replicaId: string) => `agents.v1.replica.${token(replicaId)}.deliver`,
+  /**
+   * Legacy (releases that subscribed once per held agent): deliver one command to the agent of a host. Still
+   * answered, by one wildcard subscription per replica, by the replica holding the agent (others stay silent), so
+   * older senders keep working during a rolling deploy; they see an offline host as a timeout, not "no responders".
+   */
+  command: (hostId: string) => `agents.v1.cmd.${token(hostId)}`,
+  commandAll: "agents.v1.cmd.*",
   /** Events: an agent connected / disconnected (AgentConnectionEvent). */
   connected: (hostId: string) => `agents.v1.events.connected.${token(hostId)}`,
   disconnected: (hostId: string) => `agents.v1.events.disconnected.${token(hostId)}`,
@@ -155,8 +165,13 @@ const AckOptions = {
   ackTimeoutMs: z.number().int().min(1).max(MAX_ACK_TIMEOUT_MS).default(DEFAULT_ACK_TIMEOUT_MS),
 };
 
-/** Request on AgentSubjects.command(hostId). The message's own `id` is ignored; `commandId` is written instead. */
+/**
+ * Request on AgentSubjects.replicaCommand(replicaId) (and the legacy AgentSubjects.command(hostId)). The message's
+ * own `id` is ignored; `commandId` is written instead.
+ */
 export const CommandDeliveryRequest = z.looseObject({
+  /** The host whose agent gets the command; required on replicaCommand (the legacy subject names it instead). */
+  hostId: HostId.optional(),
   commandId: CommandId,
   message: ServerToAgentMessage,
   ...AckOptions,

@@ -63,12 +63,6 @@ export interface EventsPort {
   agentMessage(connection: AgentConnection, message: AgentToServerMessage): void;
 }
 
-/** Per-host command routes: the replica holding a host's agent answers that host's command subject. */
-export interface RoutesPort {
-  hold(hostId: string): void;
-  release(hostId: string): void;
-}
-
 export interface GatewayOptions {
   replicaId: string;
   /** Invalid frames tolerated per window before 1008. */
@@ -80,10 +74,12 @@ export interface GatewayOptions {
   metrics: AgentWsMetrics;
   presence: PresencePort;
   events: EventsPort;
-  routes: RoutesPort;
   /** Live agents are registered by host, so a rotated key or a deleted host closes them the moment auth says so. */
   revocations: Pick<RevocationHub, "track" | "untrack">;
-  /** An agent connected here: queued commands for it can go now. */
+  /**
+   * An agent connected here and presence records it (so a worker on any replica can route to it): queued commands
+   * for it can go now.
+   */
   onAgentOnline?: (hostId: string) => void;
 }
 
@@ -136,7 +132,6 @@ export class AgentGateway {
       remoteAddress: transport.remoteAddress,
     });
     const replaced = this.registry.add(connection);
-    this.options.routes.hold(host.id);
     this.options.revocations.track({ hostId: host.id }, connection);
     this.metrics.connections.set(this.registry.size);
     if (replaced) {
@@ -152,7 +147,6 @@ export class AgentGateway {
     socket.send(GREETING_FRAME, () => {});
     this.metrics.messagesOut.inc({ type: "connected" });
     void this.recordConnect(connection);
-    this.options.onAgentOnline?.(host.id);
     return connection;
   }
 
@@ -207,7 +201,7 @@ export class AgentGateway {
 
   /** The socket closed (any side, any reason). */
   closed(connection: AgentConnection, code: number): void {
-    if (this.registry.remove(connection)) this.options.routes.release(connection.hostId);
+    this.registry.remove(connection);
     this.options.revocations.untrack({ hostId: connection.hostId }, connection);
     connection.released();
     this.metrics.connections.set(this.registry.size);
@@ -325,6 +319,7 @@ export class AgentGateway {
       const result = await this.options.presence.connect(connection.facts());
       if (result.written) {
         this.options.events.connected(result.record);
+        this.options.onAgentOnline?.(connection.hostId);
       } else if (this.registry.isCurrent(connection)) {
         this.logger.info({ hostId: connection.hostId, connectionId: connection.connectionId }, "a newer connection of this agent is recorded elsewhere; closing");
         connection.end(CloseCode.REPLACED, "replaced", "replaced by a newer connection");

@@ -1,17 +1,17 @@
-import type { NatsConnection, Subscription } from "@nats-io/transport-node";
-import { AgentSubjects, BatchDeliveryRequest, CommandDeliveryRequest } from "@patchmon-ws/protocol";
-import { serveJson, type Logger } from "@patchmon-ws/service-kit";
-import type { AgentGateway, RoutesPort } from "./agent-gateway.js";
+import type { Msg, NatsConnection, Subscription } from "@nats-io/transport-node";
+import { AgentSubjects, BatchDeliveryRequest, CodedError, CommandDeliveryRequest, isIdentifier } from "@patchmon-ws/protocol";
+import { encodeJson, serveJson, type Logger } from "@patchmon-ws/service-kit";
+import type { AgentGateway } from "./agent-gateway.js";
 
 /**
- * The holder's side of command delivery over NATS. While this replica holds a host's agent it answers that
- * host's command subject, so a sender on any replica reaches it with one request (and gets "no responders" when
- * nobody holds the agent: it is offline). Broadcasts use one batch request per replica instead of one per host.
+ * The holder's side of command delivery over NATS: three subscriptions per replica, none per agent (a
+ * subscription costs about 1 KiB of heap and a SUB/UNSUB round trip; presence already says who holds what).
+ * - the replica's command subject (one command for one host it holds; `not_held` when it does not);
+ * - the replica's batch subject (one message for many hosts, broadcasts);
+ * - the legacy per-host subject, for senders of older releases, answered only for agents held here.
  */
-export class CommandResponder implements RoutesPort {
-  private readonly perHost = new Map<string, Subscription>();
-  private batch: Subscription | undefined;
-  private stopped = false;
+export class CommandResponder {
+  private subscriptions: Subscription[] = [];
 
   constructor(
     private readonly nc: NatsConnection,
@@ -20,55 +20,52 @@ export class CommandResponder implements RoutesPort {
     private readonly logger: Logger,
   ) {}
 
-  /** Answers the replica's batch subject. */
   start(): void {
-    this.batch = serveJson(this.nc, {
-      subject: AgentSubjects.replicaDeliver(this.replicaId),
-      request: BatchDeliveryRequest,
-      logger: this.logger,
-      handler: async (request) => {
-        const options = { awaitAck: request.awaitAck, ackTimeoutMs: request.ackTimeoutMs };
-        const results = await Promise.all(
-          request.targets.map((t) => this.gateway.deliver(t.hostId, t.commandId, request.message, options)),
-        );
-        return { ok: true, results };
-      },
-    });
-  }
-
-  hold(hostId: string): void {
-    if (this.stopped || this.perHost.has(hostId)) return;
-    const subscription = serveJson(this.nc, {
-      subject: AgentSubjects.command(hostId),
-      request: CommandDeliveryRequest,
-      logger: this.logger,
-      handler: async (request) => ({
-        ok: true,
-        result: await this.gateway.deliver(hostId, request.commandId, request.message, {
-          awaitAck: request.awaitAck,
-          ackTimeoutMs: request.ackTimeoutMs,
-        }),
+    const { gateway, logger } = this;
+    this.subscriptions = [
+      serveJson(this.nc, {
+        subject: AgentSubjects.replicaCommand(this.replicaId),
+        request: CommandDeliveryRequest,
+        logger,
+        handler: async (request) => {
+          if (!request.hostId) throw new CodedError("VALIDATION_FAILED", "hostId: required on the replica's command subject");
+          return { ok: true, result: await gateway.deliver(request.hostId, request.commandId, request.message, request) };
+        },
       }),
-    });
-    this.perHost.set(hostId, subscription);
-  }
-
-  release(hostId: string): void {
-    const subscription = this.perHost.get(hostId);
-    if (!subscription) return;
-    this.perHost.delete(hostId);
-    subscription.unsubscribe();
-  }
-
-  get held(): number {
-    return this.perHost.size;
+      serveJson(this.nc, {
+        subject: AgentSubjects.replicaDeliver(this.replicaId),
+        request: BatchDeliveryRequest,
+        logger,
+        handler: async (request) => {
+          const results = await Promise.all(request.targets.map((t) => gateway.deliver(t.hostId, t.commandId, request.message, request)));
+          return { ok: true, results };
+        },
+      }),
+      this.nc.subscribe(AgentSubjects.commandAll, { callback: (err, msg) => (err ? undefined : this.legacyCommand(msg)) }),
+    ];
   }
 
   /** Stops answering (drain): from now on senders see this replica's agents as offline and queue for them. */
   stop(): void {
-    this.stopped = true;
-    this.batch?.unsubscribe();
-    for (const subscription of this.perHost.values()) subscription.unsubscribe();
-    this.perHost.clear();
+    for (const subscription of this.subscriptions) subscription.unsubscribe();
+    this.subscriptions = [];
+  }
+
+  /** A request of an older sender on `agents.v1.cmd.<hostId>`: answered only when the agent is held here. */
+  private legacyCommand(msg: Msg): void {
+    const hostId = msg.subject.slice(msg.subject.lastIndexOf(".") + 1);
+    if (!msg.reply || !isIdentifier(hostId) || !this.gateway.get(hostId)) return;
+    let request: CommandDeliveryRequest;
+    try {
+      const parsed = CommandDeliveryRequest.safeParse(msg.json());
+      if (!parsed.success) return;
+      request = parsed.data;
+    } catch {
+      return;
+    }
+    this.gateway.deliver(hostId, request.commandId, request.message, request).then(
+      (result) => msg.respond(encodeJson({ ok: true, result })),
+      (err: unknown) => this.logger.warn({ hostId, err: (err as Error)?.message }, "legacy command delivery failed"),
+    );
   }
 }

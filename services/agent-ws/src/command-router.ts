@@ -39,9 +39,11 @@ function isTimeout(err: unknown): boolean {
 
 /**
  * The sender's side of command delivery: the caller names hosts, never replicas. A host held here is served
- * in-process; otherwise one NATS request on the host's subject reaches the replica holding it ("no responders"
- * means nobody does: offline). Multi-host sends batch by the replica presence names, falling back to the host
- * subject wherever presence was stale.
+ * in-process; otherwise presence (the KV bucket every replica mirrors) names the replica holding it and one NATS
+ * request on that replica's command subject reaches it. No record, an offline record, or a holder that is gone
+ * ("no responders") means the agent is offline. A holder that no longer holds the host (the agent moved a moment
+ * ago) answers not_held, and the sender asks the replica presence names then, once. Multi-host sends batch by
+ * replica.
  */
 export class CommandRouter {
   private readonly margin: number;
@@ -63,16 +65,29 @@ export class CommandRouter {
       const local = await this.gateway.deliver(target.hostId, target.commandId, message, options);
       if (local.status !== "not_held") return local as SendOutcome;
     }
-    const request: CommandDeliveryRequest = { commandId: target.commandId, message, ...options };
+    let asked: string | undefined;
+    for (let attempt = 0; attempt < 2; attempt++) {
+      const owner = this.ownerOf(target.hostId);
+      // No holder, the one just asked, or us (presence still names us for a connection that just ended here).
+      if (!owner || owner === asked || owner === this.options.replicaId) break;
+      asked = owner;
+      const result = await this.ask(owner, target, message, options);
+      if (result.status !== "not_held") return result as SendOutcome;
+    }
+    return { ...target, status: "offline" };
+  }
+
+  /** One request to the replica presence names as the holder; a replica that is gone answers as not_held. */
+  private async ask(replica: string, target: Target, message: ServerToAgentMessage, options: DeliveryOptions): Promise<DeliveryResult> {
+    const request: CommandDeliveryRequest = { hostId: target.hostId, commandId: target.commandId, message, ...options };
     let reply: CommandDeliveryReply;
     try {
-      reply = await this.nc.request(AgentSubjects.command(target.hostId), JSON.stringify(request), { timeout: this.timeout(options) }).then((msg) => {
-        const parsed = CommandDeliveryReply.safeParse(msg.json());
-        if (!parsed.success) throw new CodedError("INTERNAL", "unexpected reply from the replica holding the agent");
-        return parsed.data;
-      });
+      const msg = await this.nc.request(AgentSubjects.replicaCommand(replica), JSON.stringify(request), { timeout: this.timeout(options) });
+      const parsed = CommandDeliveryReply.safeParse(msg.json());
+      if (!parsed.success) throw new CodedError("INTERNAL", "unexpected reply from the replica holding the agent");
+      reply = parsed.data;
     } catch (err) {
-      if (isNoResponders(err)) return { ...target, status: "offline" };
+      if (isNoResponders(err)) return { ...target, status: "not_held", replica };
       if (err instanceof CodedError) throw err;
       if (isTimeout(err)) {
         throw new CodedError("DEPENDENCY_UNAVAILABLE", "The replica holding the agent did not answer in time.", { retryAfter: 2, cause: err });
@@ -80,8 +95,7 @@ export class CommandRouter {
       throw new CodedError("DEPENDENCY_UNAVAILABLE", "NATS is unavailable.", { retryAfter: 2, cause: err });
     }
     if (!reply.ok) throw CodedError.fromBody(reply);
-    if (reply.result.status === "not_held") return { ...target, status: "offline" };
-    return reply.result as SendOutcome;
+    return reply.result;
   }
 
   /** Delivers one message to many hosts (each with its own command id); per-host failures are outcomes, not throws. */

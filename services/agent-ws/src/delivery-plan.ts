@@ -16,14 +16,14 @@ export interface DeliveryPlan {
   local: Target[];
   /** Hosts presence shows on another replica: one batch request per chunk. */
   batches: { replica: string; targets: Target[] }[];
-  /** Hosts presence shows offline or does not know: asked one by one on their command subject (presence may lag). */
+  /** Hosts presence shows offline or does not know: resolved one by one (offline unless presence changed meanwhile). */
   direct: Target[];
 }
 
 /**
  * Splits a multi-host send by where each agent is: here, on a known replica (batched, at most
- * MAX_BATCH_TARGETS per request), or unknown. Presence is only a routing hint: a replica that no longer holds a
- * host answers not_held and the sender falls back to the host's subject.
+ * MAX_BATCH_TARGETS per request), or unknown. A replica that no longer holds a host answers not_held and the
+ * sender resolves that host again through presence.
  */
 export function planDelivery(
   targets: readonly Target[],

@@ -52,7 +52,6 @@ export async function setupAgentWs({ config, logger, runtime, nc, revocations }:
   });
 
   const events = new NatsEvents(nc, replicaId, metrics, logger);
-  let responder: CommandResponder | undefined;
   const gateway = new AgentGateway({
     replicaId,
     garbageLimit: config.GARBAGE_LIMIT,
@@ -62,13 +61,12 @@ export async function setupAgentWs({ config, logger, runtime, nc, revocations }:
     metrics,
     presence: writer,
     events,
-    routes: { hold: (hostId) => responder?.hold(hostId), release: (hostId) => responder?.release(hostId) },
     revocations,
     onAgentOnline: (hostId) => {
       queue.promotePending(hostId).catch((err: unknown) => logger.warn({ hostId, err: (err as Error)?.message }, "could not promote queued commands"));
     },
   });
-  responder = new CommandResponder(nc, gateway, replicaId, logger);
+  const responder = new CommandResponder(nc, gateway, replicaId, logger);
   responder.start();
 
   // Another replica recorded a newer connection of a host we hold: close ours (REPLACED).
@@ -158,7 +156,7 @@ export async function setupAgentWs({ config, logger, runtime, nc, revocations }:
   runtime.onDrain(async () => {
     const budget = config.SHUTDOWN_TIMEOUT_MS;
     // From here on senders find no responder for our agents and queue their commands durably.
-    responder?.stop();
+    responder.stop();
     streams.closeAll("service restarting");
     await queue.close(budget * DRAIN_SHARES.worker);
     clearInterval(reconcile);

@@ -51,7 +51,6 @@ class RecordingEvents implements EventsPort {
 function setup(over: { helloGraceMs?: number; garbageLimit?: number } = {}) {
   const presence = new RecordingPresence();
   const events = new RecordingEvents();
-  const held = new Set<string>();
   const online: string[] = [];
   const metrics = testMetrics();
   const revocations = new RevocationHub(silentLogger);
@@ -64,12 +63,11 @@ function setup(over: { helloGraceMs?: number; garbageLimit?: number } = {}) {
     metrics,
     presence,
     events,
-    routes: { hold: (h) => held.add(h), release: (h) => held.delete(h) },
     revocations,
     onAgentOnline: (h) => online.push(h),
   });
   const accept = (hostId = "h1", socket = new FakeSocket()) => ({ socket, connection: gateway.accept(socket, { id: hostId, apiId: `api-${hostId}` }, { secure: true, remoteAddress: "10.1.1.1" }) });
-  return { gateway, presence, events, held, online, metrics, accept, revocations };
+  return { gateway, presence, events, online, metrics, accept, revocations };
 }
 
 const flush = () => new Promise((r) => setTimeout(r, 0));
@@ -80,15 +78,15 @@ const frame = (m: object) => Buffer.from(JSON.stringify(m));
 describe("AgentGateway", () => {
   afterEach(() => vi.useRealTimers());
 
-  it("accepts: greets, holds the host's route, records presence, announces, promotes queued commands", async () => {
-    const { gateway, presence, events, held, online, accept } = setup();
+  it("accepts: greets, records presence, announces, then promotes queued commands (routable once recorded)", async () => {
+    const { gateway, presence, events, online, accept } = setup();
     const { socket, connection } = accept();
     await flush();
     expect(JSON.parse(socket.sent[0]!)).toEqual({ type: "connected" });
-    expect(online).toEqual(["h1"]); // queued commands may go at once
     expect(presence.connects).toEqual([]); // presence waits briefly for a hello
+    // Presence is the routing table: queued commands wait until the connection is recorded there.
+    expect(online).toEqual([]);
     await afterHelloWait();
-    expect(held.has("h1")).toBe(true);
     expect(presence.connects[0]).toMatchObject({ hostId: "h1", apiId: "api-h1", secure: true, remoteAddress: "10.1.1.1", replica: "r1", connectionId: connection.connectionId });
     expect(events.connectedRecords).toHaveLength(1);
     expect(online).toEqual(["h1"]);
@@ -96,7 +94,7 @@ describe("AgentGateway", () => {
   });
 
   it("a second connection of a host replaces the first (REPLACED), and the old close changes nothing", async () => {
-    const { gateway, held, presence, accept } = setup();
+    const { gateway, presence, accept } = setup();
     const first = accept("h1");
     await afterHelloWait();
     const second = accept("h1");
@@ -105,7 +103,6 @@ describe("AgentGateway", () => {
     gateway.closed(first.connection, CloseCode.REPLACED);
     await flush();
     expect(gateway.get("h1")).toBe(second.connection);
-    expect(held.has("h1")).toBe(true);
     // the replaced connection's disconnect is still offered to presence (which refuses it by compare-and-set)
     expect(presence.disconnects[0]?.disconnect.reason).toBe("replaced");
   });
@@ -197,13 +194,13 @@ describe("AgentGateway", () => {
     expect(presence.ends[0]?.disconnect).toEqual({ code: 1009, reason: "message_too_big", replica: "r1" });
   });
 
-  it("a peer closing on its own is agent_closed; the route is released and the disconnect announced", async () => {
-    const { gateway, presence, events, held, accept } = setup();
+  it("a peer closing on its own is agent_closed; the host is released and the disconnect announced", async () => {
+    const { gateway, presence, events, accept } = setup();
     const { connection } = accept();
     await afterHelloWait();
     gateway.closed(connection, 1000);
     await flush();
-    expect(held.has("h1")).toBe(false);
+    expect(gateway.get("h1")).toBeUndefined();
     expect(presence.disconnects[0]?.disconnect.reason).toBe("agent_closed");
     expect(events.disconnectedRecords).toHaveLength(1);
     expect(gateway.size).toBe(0);
@@ -352,7 +349,6 @@ describe("AgentGateway", () => {
       metrics: testMetrics(),
       presence,
       events,
-      routes: { hold: () => {}, release: () => {} },
       revocations: new RevocationHub(silentLogger),
     });
     const socket = new FakeSocket();

@@ -91,6 +91,24 @@ describe("agent-ws commands, status and revocation", () => {
     await observed.agent.stop();
   });
 
+  it("routes by presence: a replica's command subject delivers to agents it holds; the legacy per-host subject still answers older senders", async () => {
+    const host = await stack.createHost("routing");
+    const observed = start(host);
+    await connected(observed);
+    const nc = await stack.natsConnection();
+    const record = (await status(host.id)) as { replica: string };
+    const ask = async (subject: string, body: object) => (await nc.request(subject, JSON.stringify(body), { timeout: 5000 })).json<Record<string, unknown>>();
+    const viaReplica = await ask(AgentSubjects.replicaCommand(record.replica), { hostId: host.id, commandId: "route-1", message: { type: "report_now" } });
+    expect(viaReplica).toMatchObject({ ok: true, result: { hostId: host.id, commandId: "route-1", status: "acked" } });
+    const elsewhere = await ask(AgentSubjects.replicaCommand(record.replica), { hostId: "not-held-here", commandId: "route-2", message: { type: "report_now" } });
+    expect(elsewhere).toMatchObject({ ok: true, result: { status: "not_held" } });
+    const noHost = await ask(AgentSubjects.replicaCommand(record.replica), { commandId: "route-3", message: { type: "report_now" } });
+    expect(noHost).toMatchObject({ ok: false, code: "VALIDATION_FAILED" });
+    const legacy = await ask(AgentSubjects.command(host.id), { commandId: "route-4", message: { type: "report_now" } });
+    expect(legacy).toMatchObject({ ok: true, result: { hostId: host.id, commandId: "route-4", status: "acked" } });
+    await observed.agent.stop();
+  });
+
   it("re-sending with the same commandId is acked again but runs once (agent dedupe)", async () => {
     const host = await stack.createHost("dedupe");
     const observed = start(host);
