@@ -12,6 +12,7 @@ import {
   type TicketPurpose,
   type TokenAudience,
 } from "@patchmon-ws/protocol";
+import type { z } from "zod";
 import { requestJson, unwrapReply, type NatsConnection } from "./nats.js";
 
 /** Source addresses travel to auth for its per-address limits; longer strings are not addresses. */
@@ -46,27 +47,12 @@ export class AuthClient {
 
   /** Who an access token of `audience` belongs to. */
   async verifyToken(token: string, audience: TokenAudience, sourceAddress: string): Promise<Principal> {
-    const reply = await requestJson(
-      this.nc,
-      AuthSubjects.verifyAccess,
-      { token, audience, sourceAddress: sourceAddress.slice(0, MAX_SOURCE_LENGTH) },
-      VerifyAccessReply,
-      this.timeoutMs,
-    );
-    return unwrapReply(reply).principal;
+    return (await this.ask(AuthSubjects.verifyAccess, { token, audience, sourceAddress: source(sourceAddress) }, VerifyAccessReply)).principal;
   }
 
   /** Consumes a one-time ticket (single use, atomic in auth). */
   async consumeTicket(request: TicketRequest): Promise<TicketGrant> {
-    const reply = unwrapReply(
-      await requestJson(
-        this.nc,
-        AuthSubjects.consumeTicket,
-        { ...request, sourceAddress: request.sourceAddress.slice(0, MAX_SOURCE_LENGTH) },
-        ConsumeTicketReply,
-        this.timeoutMs,
-      ),
-    );
+    const reply = await this.ask(AuthSubjects.consumeTicket, { ...request, sourceAddress: source(request.sourceAddress) }, ConsumeTicketReply);
     if (request.issueToken && !reply.token) throw new CodedError("INTERNAL", "auth consumed the ticket but issued no token");
     return {
       principal: reply.principal,
@@ -77,24 +63,27 @@ export class AuthClient {
 
   /** The host behind an agent's X-API-ID / X-API-KEY. */
   async verifyAgent(apiId: string, apiKey: string, sourceAddress: string): Promise<HostRecord> {
-    const reply = await requestJson(
-      this.nc,
-      AuthSubjects.verifyAgent,
-      { apiId, apiKey, sourceAddress: sourceAddress.slice(0, MAX_SOURCE_LENGTH) },
-      VerifyAgentReply,
-      this.timeoutMs,
-    );
-    return unwrapReply(reply).host;
+    return (await this.ask(AuthSubjects.verifyAgent, { apiId, apiKey, sourceAddress: source(sourceAddress) }, VerifyAgentReply)).host;
   }
 
   /** A host's public record; HOST_NOT_FOUND when there is none. */
   async getHost(hostId: string): Promise<HostRecord> {
-    return unwrapReply(await requestJson(this.nc, AuthSubjects.getHost, { hostId }, GetHostReply, this.timeoutMs)).host;
+    return (await this.ask(AuthSubjects.getHost, { hostId }, GetHostReply)).host;
   }
 
   /** Pins a host's SSH key if none is pinned yet; returns the key pinned now (ours or an earlier one). */
   async pinHostKey(hostId: string, key: { algorithm: string; fingerprint: string }): Promise<{ pinned: boolean; hostKey: PinnedHostKey }> {
-    const reply = unwrapReply(await requestJson(this.nc, AuthSubjects.pinHostKey, { hostId, ...key }, PinHostKeyReply, this.timeoutMs));
+    const reply = await this.ask(AuthSubjects.pinHostKey, { hostId, ...key }, PinHostKeyReply);
     return { pinned: reply.pinned, hostKey: reply.hostKey };
   }
+
+  /** One request/reply; a refusal comes back as auth's CodedError. */
+  private async ask<S extends z.ZodType<{ ok: boolean }>>(subject: string, body: object, reply: S) {
+    return unwrapReply(await requestJson(this.nc, subject, body, reply, this.timeoutMs));
+  }
+}
+
+/** Source addresses travel to auth for its per-address limits; longer strings are not addresses. */
+function source(address: string): string {
+  return address.slice(0, MAX_SOURCE_LENGTH);
 }

@@ -45,24 +45,40 @@ const RESTART_PAUSE_MS = 200;
  * Starts a daemon that cannot bind port 0 and tell us its port: it gets a free port, and if it still fails with
  * "address already in use" (another worker took the port meanwhile) it is started again on another one.
  */
+/**
+ * Spawns a server that was told to listen on `port` and waits until it says it is ready. One that cannot start is
+ * killed; one whose port was taken meanwhile throws PortInUseError, so withFreePort can try another port.
+ */
+export async function spawnListening(
+  command: string,
+  args: string[],
+  port: number,
+  ready: RegExp,
+  options: { timeoutMs?: number; logFile?: string; listening?: boolean } = {},
+): Promise<ManagedProcess> {
+  const child = new ManagedProcess(command, args);
+  if (options.logFile) child.logTo(options.logFile);
+  try {
+    await child.waitForOutput(ready, options.timeoutMs ?? 15_000);
+    if (options.listening !== false) await waitForPort(port);
+  } catch (err) {
+    await child.kill();
+    if (ADDRESS_IN_USE.test(child.log)) throw new PortInUseError(port, child.log.slice(-2000));
+    throw err;
+  }
+  return child;
+}
+
 export async function startDaemon(spec: DaemonSpec, options: DaemonOptions = {}): Promise<TestDaemon> {
   const binary = requireBinary(spec.binary, spec.debianPackage);
   const ownData = options.dataDir === undefined;
   const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), `patchmon-ws-${spec.binary}-`));
   mkdirSync(dataDir, { recursive: true });
-  const launch = async (port: number) => {
-    const child = new ManagedProcess(binary, spec.args(port, dataDir));
-    if (options.logFile) child.logTo(options.logFile);
-    try {
-      await child.waitForOutput(spec.ready, options.timeoutMs ?? 15_000);
-      await waitForPort(port);
-    } catch (err) {
-      await child.kill();
-      if (ADDRESS_IN_USE.test(child.log)) throw new PortInUseError(port, child.log.slice(-2000));
-      throw err;
-    }
-    return child;
-  };
+  const launch = (port: number) =>
+    spawnListening(binary, spec.args(port, dataDir), port, spec.ready, {
+      ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }),
+      ...(options.logFile === undefined ? {} : { logFile: options.logFile }),
+    });
   let started: { port: number; child: ManagedProcess };
   try {
     started = await withFreePort(async (port) => ({ port, child: await launch(port) }));

@@ -1,5 +1,6 @@
 import { request as httpsRequest } from "node:https";
 import type { IncomingMessage } from "node:http";
+import { Arrivals } from "./arrivals.js";
 
 export interface SseEvent<D = any> {
   /** The event type; "message" when the server sent none. */
@@ -88,7 +89,7 @@ export class SseClient<D = any> {
   /** The body of a non-2xx answer (JSON when it parses). */
   body: any;
   private readonly parser = new SseParser((event) => this.events.push(event as SseEvent<D>));
-  private readonly wakers = new Set<() => void>();
+  private readonly arrivals = new Arrivals();
   private done = false;
 
   private constructor(
@@ -167,13 +168,13 @@ export class SseClient<D = any> {
       for await (const chunk of chunks) {
         if (!this.ok) (this.pendingBody ??= []).push(chunk);
         else this.parser.push(chunk);
-        for (const wake of this.wakers) wake();
+        this.arrivals.notify();
       }
     } catch {
       // aborted, or the connection dropped: the stream has ended either way
     }
     this.done = true;
-    for (const wake of this.wakers) wake();
+    this.arrivals.notify();
   }
 
   /** Resolves with the first event (received ones count) matching `predicate`; rejects on timeout or stream end. */
@@ -187,15 +188,7 @@ export class SseClient<D = any> {
         const why = remaining <= 0 ? `within ${timeoutMs} ms` : "before the stream ended";
         throw new Error(`no matching SSE event ${why} (status ${this.status}); got ${JSON.stringify(this.events.slice(-20)).slice(0, 2000)}`);
       }
-      await new Promise<void>((resolve) => {
-        const wake = () => {
-          clearTimeout(timer);
-          this.wakers.delete(wake);
-          resolve();
-        };
-        const timer = setTimeout(wake, remaining);
-        this.wakers.add(wake);
-      });
+      await this.arrivals.next(remaining);
     }
   }
 

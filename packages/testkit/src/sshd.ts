@@ -3,7 +3,8 @@ import { randomBytes } from "node:crypto";
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { ADDRESS_IN_USE, PortInUseError, withFreePort } from "./ports.js";
+import { spawnListening } from "./daemon.js";
+import { PortInUseError, withFreePort } from "./ports.js";
 import { ManagedProcess, requireBinary } from "./processes.js";
 
 export type SshHostKeyType = "ed25519" | "ecdsa" | "rsa";
@@ -229,17 +230,12 @@ export async function startSshd(options: SshdOptions = {}): Promise<TestSshd> {
       ].join("\n"),
     );
 
-  const launch = async (port: number) => {
+  const launch = (port: number) => {
     writeConfig(port);
-    const child = new ManagedProcess(program, ["-D", "-e", "-f", configPath]);
-    try {
-      await child.waitForOutput(/Server listening on 127\.0\.0\.1 port \d+/, options.timeoutMs ?? 15_000);
-    } catch (err) {
-      await child.kill();
-      if (ADDRESS_IN_USE.test(child.log)) throw new PortInUseError(port, child.log.slice(-2000));
-      throw err;
-    }
-    return child;
+    return spawnListening(program, ["-D", "-e", "-f", configPath], port, /Server listening on 127\.0\.0\.1 port \d+/, {
+      listening: false,
+      ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }),
+    });
   };
 
   let started: { port: number; child: ManagedProcess };

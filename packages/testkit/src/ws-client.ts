@@ -1,5 +1,6 @@
 import type { IncomingHttpHeaders } from "node:http";
 import WebSocket from "ws";
+import { Arrivals } from "./arrivals.js";
 
 export interface WsClientOptions {
   headers?: Record<string, string>;
@@ -73,7 +74,7 @@ function readRefusal(res: import("node:http").IncomingMessage): Promise<WsRefuse
 export class TestWsClient<M = any> {
   readonly messages: M[] = [];
   readonly closed: Promise<WsClose>;
-  private readonly wakers = new Set<() => void>();
+  private readonly arrivals = new Arrivals();
 
   private constructor(readonly ws: WebSocket) {
     ws.on("message", (data, isBinary) => {
@@ -87,11 +88,11 @@ export class TestWsClient<M = any> {
         }
       }
       this.messages.push(message as M);
-      for (const wake of this.wakers) wake();
+      this.arrivals.notify();
     });
     this.closed = new Promise((resolve) => ws.once("close", (code, reason) => resolve({ code, reason: reason.toString() })));
     this.closed.then(() => {
-      for (const wake of this.wakers) wake();
+      this.arrivals.notify();
     });
     // After the open, errors end in a close, which is what tests assert on.
     ws.on("error", () => undefined);
@@ -138,15 +139,7 @@ export class TestWsClient<M = any> {
         const why = remaining <= 0 ? `within ${timeoutMs} ms` : "before the socket closed";
         throw new Error(`no matching ${options.what ?? "message"} ${why}; got ${JSON.stringify(this.messages.slice(-20)).slice(0, 2000)}`);
       }
-      await new Promise<void>((resolve) => {
-        const wake = () => {
-          clearTimeout(timer);
-          this.wakers.delete(wake);
-          resolve();
-        };
-        const timer = setTimeout(wake, remaining);
-        this.wakers.add(wake);
-      });
+      await this.arrivals.next(remaining);
     }
   }
 

@@ -1,6 +1,14 @@
 import { randomUUID } from "node:crypto";
 import type { CloseCodeValue, DisconnectReason, RevocationEvent } from "@patchmon-ws/protocol";
-import { GarbageCounter, LiveSocket, type GarbageCounterOptions, type Revocable, type SocketLike } from "@patchmon-ws/service-kit";
+import type { RawData } from "ws";
+import { GarbageCounter, LiveSocket, type GarbageCounterOptions, type Revocable, type SocketEvents, type SocketLike } from "@patchmon-ws/service-kit";
+
+/** Where a connection's socket events go (the gateway). */
+export interface ConnectionEvents {
+  frame(connection: AgentConnection, data: Buffer | string, isBinary: boolean): void;
+  error(connection: AgentConnection, err: Error & { code?: string }): void;
+  closed(connection: AgentConnection, code: number): void;
+}
 import { PendingAcks } from "./pending-acks.js";
 import type { ConnectionFacts } from "./presence-record.js";
 
@@ -22,7 +30,7 @@ export interface AgentConnectionInit {
  * closing state, ping-flood policy, rate-limited warnings). Per-connection state is kept small (10 000 of these
  * per replica): the garbage counter and the ack table are created on first use.
  */
-export class AgentConnection extends LiveSocket<DisconnectReason> implements Revocable {
+export class AgentConnection extends LiveSocket<DisconnectReason> implements Revocable, SocketEvents {
   readonly hostId: string;
   readonly apiId: string;
   readonly connectionId: string;
@@ -41,7 +49,11 @@ export class AgentConnection extends LiveSocket<DisconnectReason> implements Rev
   private helloWaiters: (() => void)[] | undefined;
   private helloSeen = false;
 
-  constructor(socket: AgentSocket, init: AgentConnectionInit) {
+  constructor(
+    socket: AgentSocket,
+    init: AgentConnectionInit,
+    private readonly events?: ConnectionEvents,
+  ) {
     super(socket);
     this.hostId = init.hostId;
     this.apiId = init.apiId;
@@ -107,6 +119,18 @@ export class AgentConnection extends LiveSocket<DisconnectReason> implements Rev
   /** Delivers an ack; false when nothing waited for it. */
   ack(commandId: string, ok: boolean, error?: string): boolean {
     return this.acks?.ack(commandId, ok, error) ?? false;
+  }
+
+  onMessage(data: RawData, isBinary: boolean): void {
+    this.events?.frame(this, data as Buffer, isBinary);
+  }
+
+  onSocketError(err: Error & { code?: string }): void {
+    this.events?.error(this, err);
+  }
+
+  onClosed(code: number): void {
+    this.events?.closed(this, code);
   }
 
   /** A revocation event for this host: a deleted host closes with HOST_DELETED, a rotated key with CREDENTIALS_REVOKED. */

@@ -8,7 +8,7 @@ import {
   type ServerToAgentMessage,
 } from "@patchmon-ws/protocol";
 import { HeartbeatMonitor, type Logger, type RevocationHub } from "@patchmon-ws/service-kit";
-import { AgentConnection, type AgentSocket } from "./agent-connection.js";
+import { AgentConnection, type AgentSocket, type ConnectionEvents } from "./agent-connection.js";
 import { encodeCommandFrame, GREETING_FRAME } from "./command-frame.js";
 import { classifyInboundFrame } from "./inbound-frame.js";
 import type { AgentWsMetrics } from "./metrics.js";
@@ -99,7 +99,7 @@ export interface AcceptedHost {
  * heartbeats, revocation, drain. Socket-free: the WebSocket adapter feeds it events, so unit tests drive it with
  * fake sockets.
  */
-export class AgentGateway {
+export class AgentGateway implements ConnectionEvents {
   readonly registry = new AgentRegistry<AgentConnection>();
   private readonly logger: Logger;
   private readonly metrics: AgentWsMetrics;
@@ -124,13 +124,17 @@ export class AgentGateway {
 
   /** Takes over an upgraded socket of an authenticated host. */
   accept(socket: AgentSocket, host: AcceptedHost, transport: { secure: boolean; remoteAddress: string }): AgentConnection {
-    const connection = new AgentConnection(socket, {
-      hostId: host.id,
-      apiId: host.apiId,
-      replica: this.options.replicaId,
-      secure: transport.secure,
-      remoteAddress: transport.remoteAddress,
-    });
+    const connection = new AgentConnection(
+      socket,
+      {
+        hostId: host.id,
+        apiId: host.apiId,
+        replica: this.options.replicaId,
+        secure: transport.secure,
+        remoteAddress: transport.remoteAddress,
+      },
+      this,
+    );
     const replaced = this.registry.add(connection);
     this.options.revocations.track({ hostId: host.id }, connection);
     this.metrics.connections.set(this.registry.size);

@@ -70,11 +70,7 @@ export class AgentUpgradeHandler {
   private attach(ws: WebSocket, host: HostRecord, secure: boolean, remoteAddress: string): void {
     const { gateway } = this.options;
     const connection = gateway.accept(ws, { id: host.id, apiId: host.apiId }, { secure, remoteAddress });
-    bindSocket(ws, connection, {
-      message: (data, isBinary) => gateway.frame(connection, data as Buffer, isBinary),
-      error: (err) => gateway.error(connection, err),
-      closed: (code) => gateway.closed(connection, code),
-    });
+    bindSocket(ws, connection);
   }
 
   close(): void {

@@ -20,6 +20,8 @@ const encoder = new TextEncoder();
 
 /** Longest wait for the bucket's current content at start-up. */
 const INITIAL_LOAD_TIMEOUT_MS = 15_000;
+/** Distinct repeated values (replica ids, versions, addresses) shared across records at most. */
+const MAX_SHARED_STRINGS = 4096;
 
 export function encodeRecord(record: PresenceRecord): Uint8Array {
   return encoder.encode(JSON.stringify(record));
@@ -37,6 +39,7 @@ export function isWrongLastSequence(err: unknown): boolean {
  */
 export class PresenceView {
   private readonly records = new Map<string, VersionedRecord>();
+  private readonly strings = new Map<string, string>();
   private readonly listeners = new Set<PresenceListener>();
   private stopWatch: (() => void) | undefined;
   private readyFlag = false;
@@ -144,12 +147,49 @@ export class PresenceView {
   private decode(entry: KvEntry): PresenceRecord | undefined {
     try {
       const result = PresenceRecord.safeParse(entry.json());
-      if (result.success) return result.data;
+      if (result.success) return this.shared(result.data);
       this.logger.warn({ key: entry.key, issue: result.error.issues[0]?.message }, "ignoring invalid presence record");
     } catch {
       this.logger.warn({ key: entry.key }, "ignoring presence record that is not JSON");
     }
     return undefined;
+  }
+
+  /**
+   * Every record held here repeats a handful of values (replica ids, agent versions, addresses behind a NAT): one
+   * string each instead of one per record, since every replica mirrors every host.
+   */
+  private shared(parsed: PresenceRecord): PresenceRecord {
+    const { hostId, apiId, connected, replica, connectionId, since, secure, remoteAddress, agentVersion, capabilities, lastDisconnect, updatedAt, ...newer } =
+      parsed;
+    // One literal of fixed shape: the parser adds fields one by one, which puts them in a separate property store.
+    const record: PresenceRecord = {
+      hostId,
+      apiId,
+      connected,
+      replica: this.intern(replica),
+      connectionId,
+      since,
+      secure,
+      remoteAddress: this.intern(remoteAddress),
+      agentVersion: this.intern(agentVersion),
+      capabilities,
+      lastDisconnect: lastDisconnect && { ...lastDisconnect, replica: this.intern(lastDisconnect.replica ?? null) },
+      updatedAt,
+    };
+    // Fields a newer release added are kept (and passed on to status streams).
+    return Object.keys(newer).length === 0 ? record : { ...record, ...newer };
+  }
+
+  private intern(value: string | null): string | null {
+    if (value === null) return null;
+    let known = this.strings.get(value);
+    if (known === undefined) {
+      // A bounded table: past it, values are simply not shared (a fleet has few distinct ones).
+      if (this.strings.size >= MAX_SHARED_STRINGS) return value;
+      this.strings.set(value, (known = value));
+    }
+    return known;
   }
 
   private emit(change: PresenceChange): void {

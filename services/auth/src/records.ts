@@ -1,29 +1,13 @@
 /** What the auth service stores in its KV buckets. Views sent to clients never include hashes. */
 import { z } from "zod";
-import { HostId, Permission, PinnedHostKey, Role, SessionId, SshTarget, TicketPurpose, UserId, type HostRecord, type UserView } from "@patchmon-ws/protocol";
+import { HostRecord, SessionId, TicketPurpose, UserId, UserView } from "@patchmon-ws/protocol";
 
-export const StoredUser = z.object({
-  id: UserId,
-  username: z.string(),
-  passwordHash: z.string(),
-  role: Role,
-  permissions: z.array(Permission),
-  disabled: z.boolean(),
-  createdAt: z.number().int(),
-  updatedAt: z.number().int(),
-});
+/** A user as stored: what clients see plus the password hash. */
+export const StoredUser = UserView.extend({ passwordHash: z.string() });
 export type StoredUser = z.infer<typeof StoredUser>;
 
-export const StoredHost = z.object({
-  id: HostId,
-  name: z.string(),
-  apiId: z.string(),
-  apiKeyHash: z.string(),
-  ssh: SshTarget.nullable(),
-  hostKey: PinnedHostKey.nullable(),
-  createdAt: z.number().int(),
-  updatedAt: z.number().int(),
-});
+/** A host as stored: what other services see plus the hash of its API key. */
+export const StoredHost = HostRecord.extend({ apiKeyHash: z.string() });
 export type StoredHost = z.infer<typeof StoredHost>;
 
 /** A login session; the refresh token family. Revoked sessions are kept until they expire, for reuse detection. */

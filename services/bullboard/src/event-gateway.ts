@@ -109,6 +109,14 @@ export class EventGateway {
       highWaterBytes: this.options.highWaterBytes,
       onSubscriptionChange: (s) => hub.snapshot(s),
       onUserChanged: (s) => void this.recheck(s),
+      onClosed: (_s, code) => {
+        clearTimeout(expiry);
+        this.sockets.delete(socket);
+        this.quota.release({ user: userId });
+        revocations.untrack(revocationKeys, socket);
+        hub.unsubscribe(socket);
+        logger.info({ user: username, client: sourceAddress, code, reason: socket.endReason ?? "client_closed" }, "event socket closed");
+      },
       ...(this.options.onDropped ? { onDropped: this.options.onDropped } : {}),
     });
     const { userId, sessionId, username } = session.principal;
@@ -120,18 +128,7 @@ export class EventGateway {
       Math.min(Math.max(session.principal.expiresAt - Date.now(), 0), MAX_TIMER_MS),
     );
     expiry.unref();
-    bindSocket(ws, socket, {
-      message: (data, isBinary) => socket.message(data, isBinary),
-      error: () => socket.kill("socket_error"),
-      closed: (code) => {
-        clearTimeout(expiry);
-        this.sockets.delete(socket);
-        this.quota.release({ user: userId });
-        revocations.untrack(revocationKeys, socket);
-        hub.unsubscribe(socket);
-        logger.info({ user: username, client: sourceAddress, code, reason: socket.endReason ?? "client_closed" }, "event socket closed");
-      },
-    });
+    bindSocket(ws, socket);
     logger.info({ user: username, mode: session.mode, client: sourceAddress, origin }, "event socket opened");
     socket.deliver(messages.hello({ username, mode: session.mode }, hub.queues(), this.options.pingIntervalMs));
     hub.subscribe(socket);

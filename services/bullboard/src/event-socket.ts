@@ -6,7 +6,7 @@ import {
   type Principal,
   type RevocationEvent,
 } from "@patchmon-ws/protocol";
-import { BufferedSender, GarbageCounter, LiveSocket, type BufferedSocket, type Revocable, type SocketLike } from "@patchmon-ws/service-kit";
+import { BufferedSender, GarbageCounter, LiveSocket, type BufferedSocket, type Revocable, type SocketEvents, type SocketLike } from "@patchmon-ws/service-kit";
 import type { BoardMode } from "./board-mode.js";
 import { messages, type Outbound } from "./event-messages.js";
 import type { HubSubscriber } from "./queue-event-hub.js";
@@ -23,6 +23,8 @@ export interface EventSocketOptions {
   onSubscriptionChange: (socket: EventSocket) => void;
   /** Called when the user behind the socket changed: re-authorise it. */
   onUserChanged?: (socket: EventSocket) => void;
+  /** Called once when the socket closed (any side). */
+  onClosed?: (socket: EventSocket, code: number) => void;
   onDropped?: (count: number) => void;
 }
 
@@ -33,7 +35,7 @@ const PROTOCOL_ERROR_WINDOW_MS = 60_000;
  * behind it, the queues it streams, and a bounded sender that feeds the socket only while its send buffer is
  * below the high-water mark, dropping the oldest events (with a gap message) for a slow reader.
  */
-export class EventSocket extends LiveSocket<EventSocketEndReason> implements HubSubscriber, Revocable {
+export class EventSocket extends LiveSocket<EventSocketEndReason> implements HubSubscriber, Revocable, SocketEvents {
   /** null = every visible queue. */
   private selection: ReadonlySet<string> | null = null;
   private readonly sender: BufferedSender<Outbound>;
@@ -89,8 +91,17 @@ export class EventSocket extends LiveSocket<EventSocketEndReason> implements Hub
     return this.sender.queued;
   }
 
+  onSocketError(): void {
+    this.kill("socket_error");
+  }
+
+  onClosed(code: number): void {
+    this.sender.stop();
+    this.options.onClosed?.(this, code);
+  }
+
   /** A data frame from the client (the lifecycle routes frames only while the socket is open). */
-  message(data: RawData, isBinary: boolean): void {
+  onMessage(data: RawData, isBinary: boolean): void {
     let parsed: ReturnType<typeof BoardClientMessage.safeParse>;
     try {
       parsed = BoardClientMessage.safeParse(isBinary ? undefined : JSON.parse(data.toString()));

@@ -47,7 +47,7 @@ function socket(ws: FakeWs, options: { highWaterBytes?: number; maxQueuedEvents?
     highWaterBytes: options.highWaterBytes ?? 1_000_000,
     onSubscriptionChange: (x) => changes.push(x),
   });
-  bindSocket(ws as unknown as WebSocket, s, { message: (data, isBinary) => s.message(data, isBinary), closed: () => {} });
+  bindSocket(ws as unknown as WebSocket, s);
   return { s, changes };
 }
 

@@ -55,6 +55,11 @@ export class LiveSocket<R extends string = LifecycleEndReason> {
 
   constructor(readonly socket: SocketLike) {}
 
+  /** The ping-flood policy of this connection (subclasses may tighten it). */
+  get pingPolicy(): PingFloodPolicy {
+    return DEFAULT_PING_FLOOD_POLICY;
+  }
+
   /** Open and not being ended by the server: frames may be handled and messages sent. */
   get open(): boolean {
     return this.socket.readyState === SOCKET_OPEN && this.endReason === null;

@@ -1,7 +1,7 @@
 import type { IncomingMessage } from "node:http";
 import type { Duplex } from "node:stream";
 import { WebSocketServer, type ServerOptions, type WebSocket, type RawData } from "ws";
-import { DEFAULT_PING_FLOOD_POLICY, type LiveSocket, type PingFloodPolicy } from "./live-socket.js";
+import type { LiveSocket } from "./live-socket.js";
 
 /** How long a peer may take to answer our close frame before its TCP connection is destroyed (ws waits 30 s). */
 export const CLOSE_HANDSHAKE_TIMEOUT_MS = 2000;
@@ -37,21 +37,49 @@ export function completeUpgrade(server: WebSocketServer, req: IncomingMessage, s
   return new Promise<WebSocket>((resolve) => server.handleUpgrade(req, socket, head, resolve));
 }
 
+/** What a service does with a socket's events; a LiveSocket subclass implements it (no closure per socket). */
 export interface SocketEvents {
   /** A data frame on an open connection (frames on a closing one never get here). */
-  message(data: RawData, isBinary: boolean): void;
-  error?(err: Error & { code?: string }): void;
-  closed(code: number): void;
+  onMessage(data: RawData, isBinary: boolean): void;
+  onSocketError?(err: Error & { code?: string }): void;
+  onClosed(code: number): void;
 }
 
-/** Feeds a ws WebSocket's events through the lifecycle of its LiveSocket to the service. */
-export function bindSocket(ws: WebSocket, live: LiveSocket<string>, events: SocketEvents, pingPolicy: PingFloodPolicy = DEFAULT_PING_FLOOD_POLICY): void {
-  ws.on("message", (data, isBinary) => {
-    live.life();
-    if (live.open) events.message(data, isBinary);
-  });
-  ws.on("ping", (data) => live.pinged(data, pingPolicy));
-  ws.on("pong", () => live.life());
-  ws.on("error", (err) => events.error?.(err));
-  ws.once("close", (code) => events.closed(code));
+type BoundLiveSocket = LiveSocket<string> & SocketEvents;
+/** The listener shape ws's overloads accept. */
+type Listener = (this: WebSocket, ...args: any[]) => void;
+const BOUND = Symbol("patchmon-ws.live-socket");
+type BoundWebSocket = WebSocket & { [BOUND]: BoundLiveSocket };
+
+// One listener function of each kind for every socket of the process, finding its LiveSocket through the
+// WebSocket (`this`): per-socket closures would cost several hundred bytes each across tens of thousands of agents.
+function onMessage(this: BoundWebSocket, data: RawData, isBinary: boolean): void {
+  const live = this[BOUND];
+  live.life();
+  if (live.open) live.onMessage(data, isBinary);
+}
+function onPing(this: BoundWebSocket, data: Buffer): void {
+  const live = this[BOUND];
+  live.pinged(data, live.pingPolicy);
+}
+function onPong(this: BoundWebSocket): void {
+  this[BOUND].life();
+}
+function onError(this: BoundWebSocket, err: Error & { code?: string }): void {
+  this[BOUND].onSocketError?.(err);
+}
+function onClose(this: BoundWebSocket, code: number): void {
+  this[BOUND].onClosed(code);
+}
+
+/** Feeds a ws WebSocket's events through the lifecycle of its LiveSocket, which handles them. */
+export function bindSocket(ws: WebSocket, live: BoundLiveSocket): void {
+  (ws as BoundWebSocket)[BOUND] = live;
+  // ws's typings give listeners `this: WebSocket`; these are only ever attached to bound sockets.
+  ws.on("message", onMessage as Listener);
+  ws.on("ping", onPing as Listener);
+  ws.on("pong", onPong as Listener);
+  ws.on("error", onError as Listener);
+  // `on`, not `once`: close fires once anyway, and once() wraps every listener in a bound function and a state object.
+  ws.on("close", onClose as Listener);
 }
