@@ -1,22 +1,11 @@
 import { randomBytes } from "node:crypto";
-import type { HostRecord, Permission, Role, TicketPurpose } from "@patchmon-ws/protocol";
+import type { CreatedHostResponse, HostResponse, Role, SessionResponse, TicketPurpose, TicketResponse, UserResponse, UserView } from "@patchmon-ws/protocol";
 import { startService, type RunningService, type StartServiceOptions } from "./services.js";
 
-/** A user as auth's REST API returns it (protocol declares no user body yet; hosts are its HostRecord). */
-export interface UserView {
-  id: string;
-  username: string;
-  role: Role;
-  permissions: Permission[];
-  disabled: boolean;
-  createdAt: number;
-  updatedAt: number;
-}
+export type { UserView };
 
-export interface LoginResult {
-  accessToken: string;
-  expiresIn: number;
-  user: UserView;
+/** A login's answer (the protocol's SessionResponse) with its refresh cookie. */
+export interface LoginResult extends SessionResponse {
   /** The `refresh_token=...` pair from Set-Cookie, ready for a Cookie header. */
   refreshCookie: string;
 }
@@ -52,30 +41,34 @@ export class AuthHttpClient {
   }
 
   async login(username: string, password: string): Promise<LoginResult> {
-    const res = await this.request<Omit<LoginResult, "refreshCookie">>("POST", "/api/v1/auth/login", { body: { username, password } });
+    const res = await this.request<SessionResponse>("POST", "/api/v1/auth/login", { body: { username, password } });
     const setCookie = res.headers.getSetCookie().find((c) => c.startsWith("refresh_token="));
     return { ...res.body, refreshCookie: setCookie?.split(";")[0] ?? "" };
   }
 
   async ticket(token: string, purpose: TicketPurpose, target = "*"): Promise<string> {
-    return (await this.request<{ ticket: string }>("POST", "/api/v1/auth/ticket", { token, body: { purpose, target } })).body.ticket;
+    return (await this.request<TicketResponse>("POST", "/api/v1/auth/ticket", { token, body: { purpose, target } })).body.ticket;
   }
 
   // Request bodies take plain strings: tests send invalid roles and permissions on purpose.
   async createUser(token: string, user: { username: string; password: string; role?: Role; permissions?: readonly string[] }): Promise<UserView> {
-    return (await this.request<{ user: UserView }>("POST", "/api/v1/users", { token, body: user })).body.user;
+    return (await this.request<UserResponse>("POST", "/api/v1/users", { token, body: user })).body.user;
   }
 
   async updateUser(token: string, id: string, patch: Partial<{ role: string; permissions: readonly string[]; disabled: boolean; password: string }>): Promise<UserView> {
-    return (await this.request<{ user: UserView }>("PATCH", `/api/v1/users/${id}`, { token, body: patch })).body.user;
+    return (await this.request<UserResponse>("PATCH", `/api/v1/users/${id}`, { token, body: patch })).body.user;
   }
 
-  async createHost(token: string, host: { name: string; ssh?: { address: string; port?: number; username?: string } }): Promise<{ host: HostRecord; apiKey: string; agentConfig: { configYaml: string; credentialsYaml: string } }> {
-    return (await this.request<{ host: HostRecord; apiKey: string; agentConfig: { configYaml: string; credentialsYaml: string } }>("POST", "/api/v1/hosts", { token, body: host })).body;
+  async createHost(token: string, host: { name: string; ssh?: { address: string; port?: number; username?: string } }): Promise<CreatedHostResponse> {
+    return (await this.request<CreatedHostResponse>("POST", "/api/v1/hosts", { token, body: host })).body;
   }
 
-  async rotateHostKey(token: string, hostId: string): Promise<{ host: HostRecord; apiKey: string }> {
-    return (await this.request<{ host: HostRecord; apiKey: string }>("POST", `/api/v1/hosts/${hostId}/rotate-key`, { token })).body;
+  async rotateHostKey(token: string, hostId: string): Promise<CreatedHostResponse> {
+    return (await this.request<CreatedHostResponse>("POST", `/api/v1/hosts/${hostId}/rotate-key`, { token })).body;
+  }
+
+  async getHost(token: string, hostId: string): Promise<HostResponse["host"]> {
+    return (await this.request<HostResponse>("GET", `/api/v1/hosts/${hostId}`, { token })).body.host;
   }
 
   async deleteHost(token: string, hostId: string): Promise<void> {
