@@ -1,20 +1,12 @@
 import { afterEach, describe, expect, it } from "vitest";
 import type { DisconnectInfo } from "../src/reference-agent.js";
 import { AgentPool } from "./support/agents.js";
-import { TestPeer } from "./support/peer.js";
+import { peersClosedAfterEach, TestPeer } from "./support/peer.js";
 import { nextEvent, waitFor } from "./support/wait.js";
 
 const pool = new AgentPool();
-const peers: TestPeer[] = [];
-async function startPeer(options: Parameters<typeof TestPeer.start>[0] = {}): Promise<TestPeer> {
-  const peer = await TestPeer.start(options);
-  peers.push(peer);
-  return peer;
-}
-afterEach(async () => {
-  await pool.stopAll();
-  await Promise.all(peers.splice(0).map((p) => p.close()));
-});
+afterEach(() => pool.stopAll());
+const startPeer = peersClosedAfterEach(afterEach);
 
 describe("heartbeat and limits", () => {
   it("pings at the configured cadence and stays up while pongs come back", async () => {

@@ -1,20 +1,12 @@
 import { afterEach, describe, expect, it } from "vitest";
 import type { DisconnectInfo, RejectionInfo } from "../src/reference-agent.js";
 import { AgentPool, captureLogger } from "./support/agents.js";
-import { TestPeer, type PeerOptions } from "./support/peer.js";
+import { peersClosedAfterEach, TestPeer, type PeerOptions } from "./support/peer.js";
 import { nextEvent, waitFor } from "./support/wait.js";
 
 const pool = new AgentPool();
-const peers: TestPeer[] = [];
-async function startPeer(options: PeerOptions = {}): Promise<TestPeer> {
-  const peer = await TestPeer.start(options);
-  peers.push(peer);
-  return peer;
-}
-afterEach(async () => {
-  await pool.stopAll();
-  await Promise.all(peers.splice(0).map((p) => p.close()));
-});
+afterEach(() => pool.stopAll());
+const startPeer = peersClosedAfterEach(afterEach);
 
 describe("reconnect", () => {
   it("reconnects after the server closes (1012 restart), reporting code and reason", async () => {
@@ -46,7 +38,6 @@ describe("reconnect", () => {
     const url = peer.serverUrl();
     const port = peer.port;
     await peer.close();
-    peers.splice(0);
     const agent = pool.create({ server: url });
     const errors: Error[] = [];
     agent.on("error", (e) => errors.push(e));

@@ -94,7 +94,16 @@ export class TestPeer extends EventEmitter {
     return waitFor(() => this.connections[index], `peer connection #${index + 1}`, timeoutMs);
   }
 
+  /** Closes the peer; closing it again does nothing. */
   async close(): Promise<void> {
+    if (this.closing) return this.closing;
+    this.closing = this.shutDown();
+    return this.closing;
+  }
+
+  private closing: Promise<void> | undefined;
+
+  private async shutDown(): Promise<void> {
     for (const client of this.wss.clients) client.terminate();
     for (const socket of this.sockets) socket.destroy();
     await new Promise<void>((resolve) => this.wss.close(() => resolve()));
@@ -185,4 +194,20 @@ export class TestPeer extends EventEmitter {
     this.connections.push(connection);
     this.emit("connection", connection);
   }
+}
+
+/**
+ * Test peers that close after each test: call once at the top of a test file, then start peers with the returned
+ * function.
+ */
+export function peersClosedAfterEach(afterEach: (fn: () => Promise<void>) => void): (options?: Parameters<typeof TestPeer.start>[0]) => Promise<TestPeer> {
+  const peers: TestPeer[] = [];
+  afterEach(async () => {
+    await Promise.all(peers.splice(0).map((p) => p.close()));
+  });
+  return async (options = {}) => {
+    const peer = await TestPeer.start(options);
+    peers.push(peer);
+    return peer;
+  };
 }
