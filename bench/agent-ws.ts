@@ -11,8 +11,8 @@
  *    99.9 % and 100 % of agents are back.
  * agent-ws runs as its real process with NATS, Redis and auth; its agents are the reference agent's simulate()
  * in a child process. The baseline is a bare `ws` server (no auth, no NATS) with the same HTTP shape (send one,
- * broadcast, the same request bodies, and every answer checked the same way) and minimal ws clients with the same
- * connect concurrency, ack behaviour and reconnect backoff.
+ * broadcast, the same request bodies, and every answer checked the same way), and its agents are the same
+ * reference agents (identities `bench-<i>`, not checked): the client work on the two cores is the same on both sides.
  * Sizes: BENCH_AGENTS (10000), BENCH_RUNS (3), BENCH_LATENCY_SAMPLES (1000), BENCH_BROADCASTS (3).
  * Agents live in their own process so that no process holds more than 20 000 open files. Medians over RUNS runs;
  * every run starts fresh server processes. Writes bench/results/agent-ws.json.
@@ -36,6 +36,8 @@ const LATENCY_SAMPLES = knob("BENCH_LATENCY_SAMPLES", 1000);
 const BROADCASTS = knob("BENCH_BROADCASTS", 3);
 const CONNECT_CONCURRENCY = 200;
 const SETTLE_MS = 3000;
+/** X-API-ID of the baseline's agents: `bench-<index>`. */
+const BARE_API_ID_PREFIX = "bench-";
 const BACKOFF = { initialMs: 1000, maxMs: 30_000, resetAfterMs: 5000 };
 const SELF = fileURLToPath(import.meta.url);
 const role = process.argv.find((a) => a.startsWith("--role="))?.slice(7);
@@ -49,7 +51,7 @@ interface Credentials {
 }
 
 type ToChild =
-  | { cmd: "connect"; url: string; mode: "reference" | "bare"; credentialsFile?: string }
+  | { cmd: "connect"; url: string; credentialsFile: string }
   /** Answers once the number of open agent sockets is at least / at most the given count (or the timeout passed). */
   | { cmd: "waitCount"; atLeast?: number; atMost?: number; timeoutMs: number }
   | { cmd: "stop" };
@@ -135,7 +137,8 @@ async function bareServer(): Promise<void> {
     }
   });
   server.on("upgrade", (req: IncomingMessage, socket, head) => {
-    const index = Number(req.headers["x-agent-index"]);
+    // The same reference agents connect here: their X-API-ID is "bench-<index>" (no credential is checked).
+    const index = Number(String(req.headers["x-api-id"] ?? "").slice(BARE_API_ID_PREFIX.length));
     wss.handleUpgrade(req, socket, head, (ws) => {
       clients.get(index)?.close(4000);
       clients.set(index, ws);
@@ -174,83 +177,6 @@ interface Fleet {
   stop(): Promise<void>;
 }
 
-/**
- * Minimal ws clients for the baseline: connect with bounded concurrency, ack every command, reconnect like the agent.
- */
-function bareClients(url: string, count: number): Fleet {
-  const connected = new ConnectedCount();
-  let inFlight = 0;
-  let stopped = false;
-  const queue: (() => void)[] = [];
-  const sockets = new Set<WebSocket>();
-  const closedAll: (() => void)[] = [];
-  const gate = (attempt: () => void) => {
-    if (inFlight < CONNECT_CONCURRENCY) {
-      inFlight++;
-      attempt();
-    } else queue.push(attempt);
-  };
-  const release = () => {
-    inFlight--;
-    const next = queue.shift();
-    if (next) {
-      inFlight++;
-      next();
-    }
-  };
-  const start = (index: number, failures: number, lastUp: number) => {
-    if (stopped) return;
-    gate(() => {
-      // Stopped while waiting for a slot: hand it back, open nothing.
-      if (stopped) {
-        release();
-        return;
-      }
-      const ws = new WebSocket(url, { headers: { "x-agent-index": String(index) }, perMessageDeflate: false });
-      sockets.add(ws);
-      let opened = false;
-      let upAt = 0;
-      ws.on("open", () => {
-        opened = true;
-        upAt = Date.now();
-        connected.add(1);
-        release();
-      });
-      ws.on("message", (data) => {
-        const message = JSON.parse(data.toString()) as { id?: string };
-        if (message.id) ws.send(JSON.stringify({ type: "ack", id: message.id, ok: true }));
-      });
-      ws.on("error", () => undefined);
-      ws.on("close", () => {
-        sockets.delete(ws);
-        if (opened) connected.add(-1);
-        else release();
-        if (stopped) {
-          if (sockets.size === 0) for (const done of closedAll.splice(0)) done();
-          return;
-        }
-        const healthy = opened && Date.now() - upAt >= BACKOFF.resetAfterMs;
-        const n = healthy ? 0 : failures + 1;
-        const cap = Math.min(BACKOFF.maxMs, BACKOFF.initialMs * 2 ** Math.max(0, n - 1));
-        setTimeout(() => start(index, n, upAt || lastUp), Math.random() * cap);
-      });
-    });
-  };
-  const startedAt = performance.now();
-  for (let i = 0; i < count; i++) start(i, 0, 0);
-  return {
-    count: connected,
-    startedAt,
-    stop() {
-      stopped = true;
-      if (sockets.size === 0) return Promise.resolve();
-      const allClosed = new Promise<void>((resolve) => closedAll.push(resolve));
-      for (const ws of sockets) ws.close(1000);
-      return allClosed;
-    },
-  };
-}
-
 /** The reference agents (simulate()), counted by their own connected/disconnected events. */
 async function referenceAgents(url: string, credentialsFile: string): Promise<Fleet> {
   const { simulate } = await import("@patchmon-ws/agent");
@@ -277,7 +203,7 @@ async function agentsRole(): Promise<void> {
     try {
       if (message.cmd === "connect") {
         // Both clocks start at the first connection attempt, taken by the fleet itself (after any set-up).
-        fleet = message.mode === "reference" ? await referenceAgents(message.url, message.credentialsFile!) : bareClients(message.url, AGENTS);
+        fleet = await referenceAgents(message.url, message.credentialsFile);
         const reached = await fleet.count.until((n) => n >= AGENTS, 120_000);
         if (reached < AGENTS) throw new Error(`only ${reached} of ${AGENTS} agents connected after 120 s`);
         reply({ event: "connected", ms: performance.now() - fleet.startedAt });
@@ -325,8 +251,8 @@ class AgentsProcess {
     this.child.kill("SIGKILL");
   }
 
-  async connect(url: string, mode: "reference" | "bare", credentialsFile?: string): Promise<number> {
-    const m = await this.ask({ cmd: "connect", url, mode, ...(credentialsFile ? { credentialsFile } : {}) });
+  async connect(url: string, credentialsFile: string): Promise<number> {
+    const m = await this.ask({ cmd: "connect", url, credentialsFile });
     return (m as { ms: number }).ms;
   }
 
@@ -352,7 +278,6 @@ interface RunFigures {
 interface Target {
   start(): Promise<{ pid: number; stop(): Promise<unknown> }>;
   agentUrl: string;
-  mode: "reference" | "bare";
   sendOne(index: number): Promise<void>;
   broadcast(): Promise<void>;
 }
@@ -376,14 +301,14 @@ async function timeUntilBack(agents: AgentsProcess, stop: () => Promise<unknown>
   return { at999, at100: performance.now() - began };
 }
 
-async function measure(target: Target, credentialsFile: string | undefined): Promise<RunFigures> {
+async function measure(target: Target, credentialsFile: string): Promise<RunFigures> {
   let server = await target.start();
   await target.sendOne(-1).catch(() => undefined); // warm the HTTP path
   await sleep(1000);
   const idleRss = rssOf(server.pid);
   const agents = new AgentsProcess();
   try {
-    const stormMs = await agents.connect(target.agentUrl, target.mode, credentialsFile);
+    const stormMs = await agents.connect(target.agentUrl, credentialsFile);
     await sleep(SETTLE_MS);
     const rssPerConnKiB = (rssOf(server.pid) - idleRss) / AGENTS / 1024;
 
@@ -468,7 +393,6 @@ async function orchestrate(): Promise<void> {
       if (!expect(parsed)) throw new Error(`unexpected answer ${res.status}: ${JSON.stringify(parsed).slice(0, 300)}`);
     };
     const agentWs: Target = {
-      mode: "reference",
       agentUrl: agentWsUrl,
       async start() {
         const service = await startService(
@@ -487,11 +411,14 @@ async function orchestrate(): Promise<void> {
       },
     };
 
+    // The baseline's agents are the same reference agents (the same client work on the same two cores), with
+    // identities the bare server maps to indexes.
+    const bareCredentialsFile = join(workDir, "bare-credentials.json");
+    writeFileSync(bareCredentialsFile, JSON.stringify(credentials.map((_, i) => ({ apiId: `${BARE_API_ID_PREFIX}${i}`, apiKey: "bench", hostId: String(i) }))));
     const barePort = await freePort();
     const bareUrl = `http://127.0.0.1:${barePort}`;
     const bare: Target = {
-      mode: "bare",
-      agentUrl: `ws://127.0.0.1:${barePort}/`,
+      agentUrl: `ws://127.0.0.1:${barePort}`,
       async start() {
         const child = new ManagedProcess(process.execPath, [...NODE_ARGS, SELF, "--role=bare-server"], {
           cwd: REPO_ROOT,
@@ -513,7 +440,7 @@ async function orchestrate(): Promise<void> {
     const baseline: RunFigures[] = [];
     for (let run = 1; run <= RUNS; run++) {
       process.stdout.write(`run ${run}/${RUNS}: bare ws baseline...\n`);
-      baseline.push(await measure(bare, undefined));
+      baseline.push(await measure(bare, bareCredentialsFile));
       process.stdout.write(`run ${run}/${RUNS}: agent-ws...\n`);
       ours.push(await measure(agentWs, credentialsFile));
       process.stdout.write(`  agent-ws ${JSON.stringify(ours.at(-1))}\n  bare     ${JSON.stringify(baseline.at(-1))}\n`);
@@ -527,7 +454,7 @@ async function orchestrate(): Promise<void> {
       date: new Date().toISOString(),
       machine: report.machine(),
       method:
-        `${RUNS} runs, each with fresh server processes; ${AGENTS} agents (reference agent simulate() for agent-ws, minimal ws clients for the bare baseline) ` +
+        `${RUNS} runs, each with fresh server processes; ${AGENTS} agents (the reference agent's simulate() for both agent-ws and the bare baseline) ` +
         `in a child process, ${CONNECT_CONCURRENCY} connection attempts in flight; agent-ws with real NATS, Redis and auth on loopback, LOG_LEVEL=info; ` +
         `connect storm timed in the agents' process from its first connection attempt (after set-up) to the last open event, on both sides; ` +
         `RSS per idle agent = server RSS growth from idle to all connected (after ${SETTLE_MS / 1000} s settling) / agents; ` +
