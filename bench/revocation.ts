@@ -184,19 +184,20 @@ interface Target {
 }
 
 async function orchestrate(): Promise<void> {
-  const { startAuth, startNatsServer, startRedisServer, startService } = await import("@patchmon-ws/testkit");
+  const { startStack } = await import("@patchmon-ws/testkit");
   const stops: (() => Promise<unknown> | void)[] = [];
-  const nats = await startNatsServer();
-  stops.push(() => nats.dispose());
+  const stack = await startStack({
+    services: ["auth", "agent-ws", "bullboard"],
+    serviceEnv: { auth: { AGENT_AUTH_MAX_FAILURES: "1000000" } },
+    env: { LOG_LEVEL: "info" },
+    ...SERVICE_MODE,
+  });
+  stops.push(() => stack.stop());
   try {
-    const redis = await startRedisServer();
-    stops.push(() => redis.dispose());
-    const auth = await startAuth(nats.url, { AGENT_AUTH_MAX_FAILURES: "1000000" }, SERVICE_MODE);
-    stops.push(() => auth.service.stop());
-    const agentWs = await startService("agent-ws", { NATS_URL: nats.url, REDIS_URL: redis.url, LOG_LEVEL: "info" }, SERVICE_MODE);
-    stops.push(() => agentWs.stop());
-    const board = await startService("bullboard", { NATS_URL: nats.url, REDIS_URL: redis.url, LOG_LEVEL: "info" }, SERVICE_MODE);
-    stops.push(() => board.stop());
+    const nats = { url: stack.natsUrl };
+    const auth = stack.auth;
+    const agentWs = stack.service("agent-ws");
+    const board = stack.service("bullboard");
 
     const bare = fork(SELF, ["--role=bare-server"], {
       execArgv: [...NODE_ARGS],

@@ -22,6 +22,8 @@
  *   onLog                progress lines ("nats-server on …"); default silent
  *   onStderr             every service's stderr, e.g. to show it on a terminal
  *   timeoutMs            per process start-up; default 30 s (60 s suits a cold machine)
+ *   compiled             run each service's compiled JavaScript (`npm run build`) with plain node, as production
+ *                        does (benchmarks); default false: the TypeScript source through tsx
  *
  * Benchmarks use the same options: e.g. `startStack({ services: ["auth", "agent-ws"], replicas: { "agent-ws": 0 } })`
  * then `startReplica("agent-ws", { MAX_PENDING_UPGRADES: "5000" }, { port })` to restart a replica on a fixed port.
@@ -64,6 +66,8 @@ export interface StackOptions {
   jwtSecret?: string;
   cheapPasswordHashes?: boolean;
   edge?: boolean | StackEdgeOptions;
+  /** Run the services' built JavaScript under plain node (see StartServiceOptions.compiled). */
+  compiled?: boolean;
   publicUrl?: string;
   restartOnExit?: boolean;
   onLog?: (line: string) => void;
@@ -214,6 +218,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       const launch = (port?: number) =>
         startService(name, envFor(name, extra), {
           timeoutMs,
+          ...(options.compiled ? { compiled: true } : {}),
           ...(port ? { port } : {}),
           ...(entries.get(name)?.entry ? { entry: entries.get(name)!.entry! } : {}),
           ...logFile(label),
