@@ -34,7 +34,15 @@ export function createSocketServer(options: { maxPayload: number }): WebSocketSe
 export function completeUpgrade(server: WebSocketServer, req: IncomingMessage, socket: Duplex, head: Buffer): Promise<WebSocket> | undefined {
   if (socket.destroyed) return undefined;
   socket.removeAllListeners("error");
-  return new Promise<WebSocket>((resolve) => server.handleUpgrade(req, socket, head, resolve));
+  return new Promise<WebSocket>((resolve) => {
+    // The 101 answer and the first message the service sends in this turn (a greeting) leave in one write, not two:
+    // the uncork is queued behind the service's continuation of this promise.
+    socket.cork();
+    server.handleUpgrade(req, socket, head, (ws) => {
+      resolve(ws);
+      queueMicrotask(() => socket.uncork());
+    });
+  });
 }
 
 /** What a service does with a socket's events; a LiveSocket subclass implements it (no closure per socket). */
