@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from "vitest";
 import type { DisconnectInfo, RejectionInfo } from "../src/reference-agent.js";
 import { AgentPool, captureLogger } from "./support/agents.js";
-import { peersClosedAfterEach, TestPeer, type PeerOptions } from "./support/peer.js";
+import { peersClosedAfterEach } from "./support/peer.js";
 import { nextEvent, waitFor } from "./support/wait.js";
 
 const pool = new AgentPool();
