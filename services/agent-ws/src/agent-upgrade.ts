@@ -53,10 +53,10 @@ export class AgentUpgradeHandler {
       }
       const host = await authenticator.verify(credentials, source);
       const secure = trust.isSecure(req);
-      const upgraded = completeUpgrade(this.wss, req, socket, head);
-      if (!upgraded) return;
+      const ws = await completeUpgrade(this.wss, req, socket, head);
+      if (!ws) return;
       metrics.upgrades.inc({ result: "accepted" });
-      this.attach(await upgraded, host, secure, source);
+      this.attach(ws, host, secure, source);
     } catch (err) {
       const code = isCodedError(err) ? err.code : "INTERNAL";
       metrics.upgrades.inc({ result: code });

@@ -83,12 +83,12 @@ export class EventGateway {
     }
     const keys = { user: session.principal.userId };
     this.quota.acquire(keys);
-    const upgraded = completeUpgrade(this.wss, req, socket, head);
-    if (!upgraded) {
+    const ws = await completeUpgrade(this.wss, req, socket, head);
+    if (!ws) {
       this.quota.release(keys);
       return;
     }
-    this.attach(await upgraded, session, sourceAddress, req.headers.origin);
+    this.attach(ws, session, sourceAddress, req.headers.origin);
   }
 
   /** Closes every socket (drain): clients reconnect to another replica. */

@@ -27,20 +27,25 @@ export function createSocketServer(options: { maxPayload: number }): WebSocketSe
 }
 
 /**
- * Completes an upgrade the service has already authorised. Listeners added to the raw socket before (the
+ * Completes an upgrade the service has already authorised; resolves undefined when the client went away first. Listeners added to the raw socket before (the
  * runtime's error handler) close over the request, which would otherwise stay in memory, headers and credentials
  * included, for the whole life of the connection; ws installs its own from here on.
  */
-export function completeUpgrade(server: WebSocketServer, req: IncomingMessage, socket: Duplex, head: Buffer): Promise<WebSocket> | undefined {
-  if (socket.destroyed) return undefined;
+export function completeUpgrade(server: WebSocketServer, req: IncomingMessage, socket: Duplex, head: Buffer): Promise<WebSocket | undefined> {
+  if (socket.destroyed) return Promise.resolve(undefined);
   socket.removeAllListeners("error");
-  return new Promise<WebSocket>((resolve) => {
+  return new Promise<WebSocket | undefined>((resolve) => {
+    // ws drops a socket that stopped being writable without calling back: settle anyway, so callers release what
+    // they took for this upgrade (quota slots).
+    const gone = () => resolve(undefined);
+    socket.once("close", gone);
     // The 101 answer and the first message the service sends in this turn (a greeting) leave in one write, not two:
-    // the uncork is queued behind the service's continuation of this promise.
+    // the uncork runs in the check phase, after the service's continuation of this promise.
     socket.cork();
     server.handleUpgrade(req, socket, head, (ws) => {
+      socket.off("close", gone);
       resolve(ws);
-      queueMicrotask(() => socket.uncork());
+      setImmediate(() => socket.uncork());
     });
   });
 }
