@@ -67,7 +67,12 @@ export const TicketResponse = z.object({
 });
 export type TicketResponse = z.infer<typeof TicketResponse>;
 
-const nonEmpty = (p: object) => Object.keys(p).length > 0;
+/** A PATCH body: any of these fields, at least one. */
+const patchOf = <S extends z.ZodRawShape>(shape: S) =>
+  z
+    .object(shape)
+    .partial()
+    .refine((p) => Object.keys(p).length > 0, "nothing to change");
 
 /** POST /api/v1/users */
 export const NewUserBody = z.object({
@@ -79,10 +84,7 @@ export const NewUserBody = z.object({
 export type NewUserBody = z.input<typeof NewUserBody>;
 
 /** PATCH /api/v1/users/:id: at least one field. */
-export const UserPatchBody = z
-  .object({ role: Role, permissions: z.array(Permission), disabled: z.boolean(), password: Password })
-  .partial()
-  .refine(nonEmpty, "nothing to change");
+export const UserPatchBody = patchOf({ role: Role, permissions: z.array(Permission), disabled: z.boolean(), password: Password });
 export type UserPatchBody = z.input<typeof UserPatchBody>;
 
 /** GET/POST/PATCH /api/v1/users[/:id] answer `{user}`; GET /api/v1/users answers `{users}`. */
@@ -96,10 +98,7 @@ export const NewHostBody = z.object({ name: HostName, ssh: SshTargetInput.nullab
 export type NewHostBody = z.input<typeof NewHostBody>;
 
 /** PATCH /api/v1/hosts/:id: at least one field; `hostKey: null` clears the pinned SSH host key. */
-export const HostPatchBody = z
-  .object({ name: HostName, ssh: SshTargetInput.nullable(), hostKey: z.null() })
-  .partial()
-  .refine(nonEmpty, "nothing to change");
+export const HostPatchBody = patchOf({ name: HostName, ssh: SshTargetInput.nullable(), hostKey: z.null() });
 export type HostPatchBody = z.input<typeof HostPatchBody>;
 
 export const HostResponse = z.object({ host: HostRecord });
