@@ -13,7 +13,7 @@
  * in a child process. The baseline is a bare `ws` server (no auth, no NATS) with the same HTTP shape (send one,
  * broadcast, the same request bodies, and every answer checked the same way), and its agents are the same
  * reference agents (identities `bench-<i>`, not checked): the client work on the two cores is the same on both sides.
- * Sizes: BENCH_AGENTS (10000), BENCH_RUNS (3), BENCH_LATENCY_SAMPLES (1000), BENCH_BROADCASTS (3).
+ * Sizes: BENCH_AGENTS (10000), BENCH_RUNS (5: its figures swing more than most), BENCH_LATENCY_SAMPLES (1000), BENCH_BROADCASTS (3).
  * Agents live in their own process so that no process holds more than 20 000 open files. Medians over RUNS runs;
  * every run starts fresh server processes. Writes bench/results/agent-ws.json.
  *
@@ -31,7 +31,7 @@ import { knob, type Goal } from "./lib/report.js";
 import { NODE_ARGS, SERVICE_MODE } from "./lib/runtime.js";
 
 const AGENTS = knob("BENCH_AGENTS", 10_000);
-const RUNS = knob("BENCH_RUNS", 3);
+const RUNS = knob("BENCH_RUNS", 5);
 const LATENCY_SAMPLES = knob("BENCH_LATENCY_SAMPLES", 1000);
 const BROADCASTS = knob("BENCH_BROADCASTS", 3);
 const CONNECT_CONCURRENCY = 200;
