@@ -21,6 +21,11 @@ export interface CommandRouterOptions {
   helloGraceMs: number;
   /** Per-host requests in flight during a multi-host send. */
   concurrency?: number;
+  /**
+   * Whether a replica still heartbeats. A live holder without a command subject is an older release (it answers
+   * only its per-host subjects): during a rolling deploy it is asked there instead of being taken for gone.
+   */
+  replicaAlive?: (replicaId: string) => Promise<boolean>;
   logger: Logger;
 }
 
@@ -77,17 +82,30 @@ export class CommandRouter {
     return { ...target, status: "offline" };
   }
 
-  /** One request to the replica presence names as the holder; a replica that is gone answers as not_held. */
+  /**
+   * One request to the replica presence names as the holder; a replica that is gone answers as not_held. A live one
+   * without a command subject is an older release, asked on the legacy per-host subject.
+   */
   private async ask(replica: string, target: Target, message: ServerToAgentMessage, options: DeliveryOptions): Promise<DeliveryResult> {
     const request: CommandDeliveryRequest = { hostId: target.hostId, commandId: target.commandId, message, ...options };
+    const result = await this.request(AgentSubjects.replicaCommand(replica), request, options);
+    if (result !== "no_responders") return result;
+    const older = await this.options.replicaAlive?.(replica).catch(() => false);
+    if (!older) return { ...target, status: "not_held", replica };
+    const legacy = await this.request(AgentSubjects.command(target.hostId), request, options);
+    return legacy === "no_responders" ? { ...target, status: "not_held", replica } : legacy;
+  }
+
+  /** One request/reply with the holder; "no_responders" when nobody serves the subject. */
+  private async request(subject: string, request: CommandDeliveryRequest, options: DeliveryOptions): Promise<DeliveryResult | "no_responders"> {
     let reply: CommandDeliveryReply;
     try {
-      const msg = await this.nc.request(AgentSubjects.replicaCommand(replica), JSON.stringify(request), { timeout: this.timeout(options) });
+      const msg = await this.nc.request(subject, JSON.stringify(request), { timeout: this.timeout(options) });
       const parsed = CommandDeliveryReply.safeParse(msg.json());
       if (!parsed.success) throw new CodedError("INTERNAL", "unexpected reply from the replica holding the agent");
       reply = parsed.data;
     } catch (err) {
-      if (isNoResponders(err)) return { ...target, status: "not_held", replica };
+      if (isNoResponders(err)) return "no_responders";
       if (err instanceof CodedError) throw err;
       if (isTimeout(err)) {
         throw new CodedError("DEPENDENCY_UNAVAILABLE", "The replica holding the agent did not answer in time.", { retryAfter: 2, cause: err });

@@ -77,7 +77,7 @@ export async function setupAgentWs({ config, logger, runtime, nc, revocations }:
   const router = new CommandRouter(nc, gateway, (hostId) => {
     const record = view.get(hostId)?.record;
     return record?.connected ? record.replica : null;
-  }, { replicaId, helloGraceMs: config.HELLO_GRACE_MS, logger });
+  }, { replicaId, helloGraceMs: config.HELLO_GRACE_MS, logger, replicaAlive: (id) => directory.isAlive(id) });
   queue.startWorker(router, workerRedis);
 
   const directory = new ReplicaDirectory(buckets.replicas, replicaId, () => gateway.size, logger);

@@ -7,7 +7,9 @@ import { Queue } from "bullmq";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ReferenceAgent } from "@patchmon-ws/agent";
-import { AgentSubjects, CloseCode, QueueNames, type ServerToAgentMessage } from "@patchmon-ws/protocol";
+import { jetstream } from "@nats-io/jetstream";
+import { Kvm } from "@nats-io/kv";
+import { AgentBuckets, AgentSubjects, CloseCode, QueueNames, type ServerToAgentMessage } from "@patchmon-ws/protocol";
 import { SseClient, type RunningService } from "@patchmon-ws/testkit";
 import { AgentWsStack, api, eventually, wsUrl, type TestHost } from "./support/stack.js";
 import { StockAgent } from "./support/stock-agent.js";
@@ -107,6 +109,58 @@ describe("agent-ws commands, status and revocation", () => {
     const legacy = await ask(AgentSubjects.command(host.id), { commandId: "route-4", message: { type: "report_now" } });
     expect(legacy).toMatchObject({ ok: true, result: { hostId: host.id, commandId: "route-4", status: "acked" } });
     await observed.agent.stop();
+  });
+
+  it("during a rolling deploy, an agent held by an older replica (per-host subjects only) is asked on the legacy subject", async () => {
+    const host = await stack.createHost("held-by-older-release");
+    const nc = await stack.natsConnection();
+    const kvm = new Kvm(jetstream(nc));
+    const older = "older-release-replica";
+    const now = Date.now();
+    const replicas = await kvm.open(AgentBuckets.replicas);
+    const presence = await kvm.open(AgentBuckets.presence);
+    // What an older replica leaves in the buckets: its heartbeat and the host's presence, but no command subject.
+    const beat = () => replicas.put(older, JSON.stringify({ replicaId: older, startedAt: now, heartbeatAt: Date.now(), connections: 1 }));
+    await beat();
+    await presence.put(
+      host.id,
+      JSON.stringify({
+        hostId: host.id,
+        apiId: host.apiId,
+        connected: true,
+        replica: older,
+        connectionId: "older-connection",
+        since: now,
+        secure: true,
+        remoteAddress: "192.0.2.10",
+        agentVersion: null,
+        capabilities: [],
+        lastDisconnect: null,
+        updatedAt: now,
+      }),
+    );
+    const asked: string[] = [];
+    const legacy = nc.subscribe(AgentSubjects.command(host.id), {
+      callback: (_err, msg) => {
+        const request = msg.json<{ commandId: string }>();
+        asked.push(request.commandId);
+        msg.respond(JSON.stringify({ ok: true, result: { hostId: host.id, commandId: request.commandId, status: "acked", replica: older } }));
+      },
+    });
+    try {
+      await eventually(async () => (await status(host.id)).replica === older, 15_000, "presence names the older replica");
+      // Beating again, as a live replica does: the test bucket expires heartbeats after REPLICA_TTL_MS (3 s).
+      await beat();
+      const res = await send(host.id, { command: { type: "report_now" } });
+      expect(res.status).toBe(200);
+      expect(res.body).toMatchObject({ hostId: host.id, status: "acked", replica: older });
+      expect(asked).toEqual([res.body.commandId]);
+    } finally {
+      legacy.unsubscribe();
+      // The pretend replica goes, so later tests' broadcasts do not wait for it.
+      await presence.delete(host.id);
+      await replicas.delete(older);
+    }
   });
 
   it("re-sending with the same commandId is acked again but runs once (agent dedupe)", async () => {
