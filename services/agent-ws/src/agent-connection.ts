@@ -52,7 +52,7 @@ export class AgentConnection extends LiveSocket<DisconnectReason> implements Rev
   constructor(
     socket: AgentSocket,
     init: AgentConnectionInit,
-    private readonly events?: ConnectionEvents,
+    private readonly events: ConnectionEvents,
   ) {
     super(socket);
     this.hostId = init.hostId;
@@ -122,15 +122,15 @@ export class AgentConnection extends LiveSocket<DisconnectReason> implements Rev
   }
 
   onMessage(data: RawData, isBinary: boolean): void {
-    this.events?.frame(this, data as Buffer, isBinary);
+    this.events.frame(this, data as Buffer, isBinary);
   }
 
   onSocketError(err: Error & { code?: string }): void {
-    this.events?.error(this, err);
+    this.events.error(this, err);
   }
 
   onClosed(code: number): void {
-    this.events?.closed(this, code);
+    this.events.closed(this, code);
   }
 
   /** A revocation event for this host: a deleted host closes with HOST_DELETED, a rotated key with CREDENTIALS_REVOKED. */

@@ -266,15 +266,6 @@ export class AgentGateway implements ConnectionEvents {
     return { ...base, status: "delivered", ackTimedOut: true };
   }
 
-  /** Closes the connection of a host (revocation), recording why. Returns whether one was open here. */
-  closeHost(hostId: string, code: number, reason: DisconnectReason, text: string): boolean {
-    const connection = this.registry.get(hostId);
-    if (!connection) return false;
-    this.logger.info({ hostId, connectionId: connection.connectionId, code, reason }, "closing agent connection");
-    connection.end(code, reason, text);
-    return true;
-  }
-
   /** Another replica recorded a connection of a host we hold: the older one of the two goes (same rule everywhere). */
   remoteConnected(record: PresenceRecord): void {
     if (record.replica === this.options.replicaId) return;

@@ -285,15 +285,6 @@ describe("AgentGateway", () => {
     expect(await pending).toMatchObject({ status: "delivered", ackTimedOut: true });
   });
 
-  it("closes a host's connection on revocation with the given code", () => {
-    const { gateway, accept } = setup();
-    const { socket, connection } = accept();
-    expect(gateway.closeHost("h1", CloseCode.CREDENTIALS_REVOKED, "credentials_revoked", "rotated")).toBe(true);
-    expect(socket.closed).toEqual({ code: CloseCode.CREDENTIALS_REVOKED, reason: "rotated" });
-    expect(connection.endReason).toBe("credentials_revoked");
-    expect(gateway.closeHost("other", CloseCode.HOST_DELETED, "host_deleted", "x")).toBe(false);
-  });
-
   it("drain closes every agent with 1012 and terminates the ones that do not go", async () => {
     const { gateway, accept } = setup();
     const a = accept("a");

@@ -1,5 +1,5 @@
 import { CodedError } from "@patchmon-ws/protocol";
-import { modifyWithRetries, type RecordCollection, type Versioned } from "./record-collection.js";
+import { deleteWhere, modifyWithRetries, type RecordCollection, type Versioned } from "./record-collection.js";
 
 interface Entry<T> extends Versioned<T> {
   writtenAt: number;
@@ -71,14 +71,7 @@ export class InMemoryCollection<T> implements RecordCollection<T> {
 
   /** Here the local and the shared copy are one, so forgetting deletes (callers only forget expired records). */
   forgetWhere(predicate: (value: T) => boolean): number {
-    let dropped = 0;
-    for (const [key, entry] of this.entries) {
-      if (predicate(entry.value)) {
-        this.entries.delete(key);
-        dropped++;
-      }
-    }
-    return dropped;
+    return deleteWhere(this.entries, predicate);
   }
 
   close(): void {

@@ -4,7 +4,7 @@ import type { z } from "zod";
 import { CodedError } from "@patchmon-ws/protocol";
 import type { Logger } from "@patchmon-ws/service-kit";
 
-import { modifyWithRetries, type RecordCollection, type Versioned } from "./record-collection.js";
+import { deleteWhere, modifyWithRetries, type RecordCollection, type Versioned } from "./record-collection.js";
 
 export interface BucketOptions {
   /** Entries older than this are removed by the server (bucket-level max age; per-key TTLs need nats-server 2.11). */
@@ -143,14 +143,7 @@ export class MirroredBucket<T> implements RecordCollection<T> {
 
   /** Drops mirrored entries matching the predicate (the server copy is untouched). Returns how many. */
   forgetWhere(predicate: (value: T) => boolean): number {
-    let dropped = 0;
-    for (const [key, entry] of this.cache) {
-      if (predicate(entry.value)) {
-        this.cache.delete(key);
-        dropped++;
-      }
-    }
-    return dropped;
+    return deleteWhere(this.cache, predicate);
   }
 
   close(): void {

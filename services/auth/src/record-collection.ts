@@ -40,6 +40,18 @@ export interface RecordCollection<T> {
   close(): void;
 }
 
+/** Deletes the entries of `map` whose value matches; returns how many (both implementations' forgetWhere). */
+export function deleteWhere<T>(map: Map<string, Versioned<T>>, predicate: (value: T) => boolean): number {
+  let dropped = 0;
+  for (const [key, entry] of map) {
+    if (predicate(entry.value)) {
+      map.delete(key);
+      dropped++;
+    }
+  }
+  return dropped;
+}
+
 /** The read-transform-CAS loop both implementations share, so `modify` means exactly the same on each. */
 export async function modifyWithRetries<T>(
   collection: Pick<RecordCollection<T>, "fetch" | "update">,

@@ -83,10 +83,6 @@ export class EventSocket extends LiveSocket<EventSocketEndReason> implements Hub
     else this.close(CloseCode.CREDENTIALS_REVOKED, "user_changed", "permissions changed; reconnect");
   }
 
-  get isClosed(): boolean {
-    return !this.open;
-  }
-
   get queuedMessages(): number {
     return this.sender.queued;
   }
