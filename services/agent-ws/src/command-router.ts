@@ -26,6 +26,8 @@ export interface CommandRouterOptions {
    * only its per-host subjects): during a rolling deploy it is asked there instead of being taken for gone.
    */
   replicaAlive?: (replicaId: string) => Promise<boolean>;
+  /** The holder once presence catches up with a connection that is being recorded (null: offline). */
+  settledOwnerOf?: (hostId: string) => Promise<string | null>;
   logger: Logger;
 }
 
@@ -72,7 +74,7 @@ export class CommandRouter {
     }
     let asked: string | undefined;
     for (let attempt = 0; attempt < 2; attempt++) {
-      const owner = this.ownerOf(target.hostId);
+      const owner = this.ownerOf(target.hostId) ?? (attempt === 0 ? ((await this.options.settledOwnerOf?.(target.hostId)) ?? null) : null);
       // No holder, the one just asked, or us (presence still names us for a connection that just ended here).
       if (!owner || owner === asked || owner === this.options.replicaId) break;
       asked = owner;

@@ -108,6 +108,28 @@ export class PresenceView {
     return () => this.listeners.delete(listener);
   }
 
+  /**
+   * The replica holding a host's agent once presence shows it connected, waiting up to `timeoutMs` when its record
+   * changed less than `timeoutMs` ago: a reconnecting agent is recorded up to the hello wait after its connect, and
+   * a command sent in between must not find it offline. Null when it is not connected by then.
+   */
+  async connectedOwner(hostId: string, timeoutMs: number): Promise<string | null> {
+    const current = this.records.get(hostId)?.record;
+    if (current?.connected) return current.replica;
+    if (!current || Date.now() - current.updatedAt > timeoutMs) return null;
+    return new Promise<string | null>((resolve) => {
+      const done = (owner: string | null) => {
+        clearTimeout(timer);
+        unsubscribe();
+        resolve(owner);
+      };
+      const timer = setTimeout(() => done(null), timeoutMs);
+      const unsubscribe = this.subscribe((change) => {
+        if (change.hostId === hostId && change.record?.connected) done(change.record.replica);
+      });
+    });
+  }
+
   /** Reads one record from the server (before a compare-and-set when the mirror may lag). */
   async fetch(hostId: string): Promise<VersionedRecord | undefined> {
     const entry = await this.kv.get(hostId);

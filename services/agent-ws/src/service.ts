@@ -19,6 +19,9 @@ import { ReplicaDirectory } from "./replica-directory.js";
 import { StatusStreams } from "./status-streams.js";
 import { UserAccess } from "./user-access.js";
 
+/** How long a sender waits for presence to record a connection that may be in flight (see connectedOwner). */
+const PRESENCE_SETTLE_MS = 1000;
+
 /** Shares of the shutdown budget for each drain step. */
 const DRAIN_SHARES = { worker: 0.3, sockets: 0.25, presence: 0.25 };
 
@@ -77,7 +80,15 @@ export async function setupAgentWs({ config, logger, runtime, nc, revocations }:
   const router = new CommandRouter(nc, gateway, (hostId) => {
     const record = view.get(hostId)?.record;
     return record?.connected ? record.replica : null;
-  }, { replicaId, helloGraceMs: config.HELLO_GRACE_MS, logger, replicaAlive: (id) => directory.isAlive(id) });
+  }, {
+    replicaId,
+    helloGraceMs: config.HELLO_GRACE_MS,
+    logger,
+    replicaAlive: (id) => directory.isAlive(id),
+    // A host whose record changed this recently may be reconnecting: its new connection is recorded within the
+    // hello wait plus a KV write.
+    settledOwnerOf: (hostId) => view.connectedOwner(hostId, PRESENCE_SETTLE_MS),
+  });
   queue.startWorker(router, workerRedis);
 
   const directory = new ReplicaDirectory(buckets.replicas, replicaId, () => gateway.size, logger);
