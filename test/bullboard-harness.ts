@@ -97,21 +97,8 @@ export function signJwt(claims: Record<string, unknown>, secret: string): string
   return `${header}.${payload}.${signature}`;
 }
 
-/** Polls until `check` returns a truthy value, or throws after `timeoutMs`. */
-export async function waitUntil<T>(check: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 10_000, what = "condition"): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const value = await check();
-      if (value) return value;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ""}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
+/** Polls until `check` returns a truthy value, or throws after `timeoutMs` (testkit's eventually). */
+export { eventually as waitUntil } from "@patchmon-ws/testkit";
 
 export type EventMessage = Record<string, any> & { type: string };
 

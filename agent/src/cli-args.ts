@@ -23,12 +23,16 @@ export const USAGE = `Usage:
   patchmon-agent run --server URL --api-id ID --api-key KEY [--api-version v1] [--ca FILE] [--insecure]
                      [--proxy URL] [--config /etc/patchmon/config.yml] [--credentials /etc/patchmon/credentials.yml]
                      [--log-level debug|info|warn|error]
+                     [--ssh-proxy-enabled [--known-hosts FILE] [--ssh-strict-host-keys] [--ssh-max-sessions 10]]
   patchmon-agent simulate --server URL --credentials-file FILE.json [--count N] [--concurrency 200]
                      [--api-version v1] [--ca FILE] [--insecure] [--proxy URL] [--status-interval-s 5]
                      [--log-level warn]
 
 Environment: PATCHMON_SERVER, PATCHMON_API_ID, PATCHMON_API_KEY (instead of flags, so the key stays out of
 \`ps\`); HTTPS_PROXY / HTTP_PROXY / NO_PROXY; PATCHMON_ENV=production refuses --insecure.
+SSH proxying (the terminal's proxy mode) is off unless --ssh-proxy-enabled or, in --config, integrations:
+ssh-proxy-enabled: true. Host keys are checked against --known-hosts (default ~/.patchmon-ws/known_hosts), new
+hosts trusted on first use unless --ssh-strict-host-keys.
 The credentials JSON is [{"apiId": "...", "apiKey": "..."}, ...].`;
 
 export class CliUsageError extends Error {
@@ -84,6 +88,10 @@ function parseRun(args: string[], env: Env, readText: ReadText): CliCommand {
       "api-key": { type: "string" },
       config: { type: "string" },
       credentials: { type: "string" },
+      "ssh-proxy-enabled": { type: "boolean" },
+      "known-hosts": { type: "string" },
+      "ssh-strict-host-keys": { type: "boolean" },
+      "ssh-max-sessions": { type: "string" },
     },
   });
   if (values.help) return { kind: "help" };
@@ -108,7 +116,36 @@ function parseRun(args: string[], env: Env, readText: ReadText): CliCommand {
   const apiVersion = values["api-version"] ?? stock.apiVersion;
   if (apiVersion) agent.apiVersion = apiVersion;
   if (stock.updateIntervalMinutes) agent.updateIntervalMinutes = stock.updateIntervalMinutes;
+  const sshProxy = sshProxyOptions(values, stock, warnings);
+  if (sshProxy) agent.sshProxy = sshProxy;
   return { kind: "run", agent, logLevel: logLevel(values["log-level"] ?? stock.logLevel, "info"), warnings };
+}
+
+/** --ssh-proxy-enabled, or the stock config's integrations.ssh-proxy-enabled; the flags tune it. */
+function sshProxyOptions(
+  values: {
+    "ssh-proxy-enabled"?: boolean | undefined;
+    "known-hosts"?: string | undefined;
+    "ssh-strict-host-keys"?: boolean | undefined;
+    "ssh-max-sessions"?: string | undefined;
+  },
+  stock: StockConfig,
+  warnings: string[],
+): AgentOptions["sshProxy"] {
+  const enabled = values["ssh-proxy-enabled"] === true || stock.sshProxyEnabled === true;
+  const tuned = values["known-hosts"] !== undefined || values["ssh-strict-host-keys"] !== undefined || values["ssh-max-sessions"] !== undefined;
+  if (!enabled) {
+    if (tuned) warnings.push("--known-hosts, --ssh-strict-host-keys and --ssh-max-sessions have no effect without --ssh-proxy-enabled");
+    return undefined;
+  }
+  const options: NonNullable<AgentOptions["sshProxy"]> = { enabled: true };
+  if (values["known-hosts"] !== undefined) {
+    if (values["known-hosts"].trim() === "") throw new CliUsageError("--known-hosts needs a file path");
+    options.knownHostsFile = values["known-hosts"];
+  }
+  if (values["ssh-strict-host-keys"]) options.strictHostKeys = true;
+  if (values["ssh-max-sessions"] !== undefined) options.maxSessions = positiveInteger("--ssh-max-sessions", values["ssh-max-sessions"]);
+  return options;
 }
 
 function parseSimulate(args: string[], env: Env, readText: ReadText): CliCommand {

@@ -15,6 +15,8 @@ export interface CommandSink {
   duplicate(message: ServerToAgentMessage): void;
   /** Writes a frame to the server. */
   reply(message: AgentToServerMessage): void;
+  /** A known command failed its schema (already logged and acked); e.g. an invalid ssh_proxy still gets its error. */
+  invalid?(frame: { type: ServerToAgentMessage["type"]; error: string; sessionId?: string }): void;
 }
 
 export class CommandProcessor {
@@ -40,6 +42,7 @@ export class CommandProcessor {
         return;
       case "invalid":
         this.log.warn({ type: frame.type, id: frame.id, error: frame.error }, "ignored an invalid message");
+        this.sink.invalid?.({ type: frame.type, error: frame.error, ...(frame.sessionId === undefined ? {} : { sessionId: frame.sessionId }) });
         this.rejectWithAck(frame.id, `invalid ${frame.type}: ${frame.error}`);
         return;
       case "message":

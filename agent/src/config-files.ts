@@ -1,6 +1,6 @@
 /**
  * The stock agent's files, so the reference agent can run from an existing install: /etc/patchmon/config.yml
- * (patchmon_server, api_version, credentials_file, skip_ssl_verify, update_interval, …) and
+ * (patchmon_server, api_version, credentials_file, skip_ssl_verify, update_interval, integrations.ssh-proxy-enabled, …) and
  * /etc/patchmon/credentials.yml (api_id, api_key). Keys are matched case-insensitively, as viper does. Plus the
  * simulator's credentials JSON.
  */
@@ -25,6 +25,8 @@ export interface StockConfig {
   skipSslVerify?: boolean;
   updateIntervalMinutes?: number;
   logLevel?: string;
+  /** `integrations: ssh-proxy-enabled: true`, the stock agent's local opt-in to SSH proxying. */
+  sshProxyEnabled?: boolean;
 }
 
 export interface Credentials {
@@ -43,6 +45,11 @@ const StockConfigSchema = z.looseObject({
   // Go writes 0 when unset.
   update_interval: z.number().int().min(0).optional(),
   log_level: z.string().optional(),
+  // `integrations:` with nothing under it is null.
+  integrations: z
+    .looseObject({ "ssh-proxy-enabled": z.boolean("must be true or false").optional() })
+    .nullable()
+    .optional(),
 });
 
 const StockCredentialsSchema = z.looseObject({
@@ -57,7 +64,10 @@ const CredentialEntry = z.union([
 const CredentialsJsonSchema = z.union([z.array(CredentialEntry), z.object({ agents: z.array(CredentialEntry) })]);
 
 export function parseStockConfig(text: string, path: string): StockConfig {
-  const data = parseWith(StockConfigSchema, lowerCaseKeys(parseYamlDocument(text, path)), path);
+  const document = lowerCaseKeys(parseYamlDocument(text, path));
+  // viper matches nested keys case-insensitively too.
+  if (isPlainObject(document) && isPlainObject(document.integrations)) document.integrations = lowerCaseKeys(document.integrations);
+  const data = parseWith(StockConfigSchema, document, path);
   const config: StockConfig = {};
   if (data.patchmon_server) config.server = data.patchmon_server;
   if (data.api_version) config.apiVersion = data.api_version;
@@ -65,6 +75,8 @@ export function parseStockConfig(text: string, path: string): StockConfig {
   if (data.skip_ssl_verify !== undefined) config.skipSslVerify = data.skip_ssl_verify;
   if (data.update_interval) config.updateIntervalMinutes = data.update_interval;
   if (data.log_level) config.logLevel = data.log_level;
+  const sshProxyEnabled = data.integrations?.["ssh-proxy-enabled"];
+  if (sshProxyEnabled !== undefined) config.sshProxyEnabled = sshProxyEnabled;
   return config;
 }
 
@@ -106,8 +118,12 @@ function parseYamlDocument(text: string, path: string): unknown {
   return value ?? {};
 }
 
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
 function lowerCaseKeys(value: unknown): unknown {
-  if (typeof value !== "object" || value === null || Array.isArray(value)) return value;
+  if (!isPlainObject(value)) return value;
   return Object.fromEntries(Object.entries(value).map(([key, v]) => [key.toLowerCase(), v]));
 }
 

@@ -13,10 +13,12 @@ export type ParsedFrame =
   | { kind: "malformed"; error: string; id?: string }
   /** A `type` this agent does not know (a newer server, or garbage). */
   | { kind: "unknown_type"; type: string; id?: string }
-  /** A known type whose fields fail its schema. */
-  | { kind: "invalid"; type: ServerToAgentType; error: string; id?: string };
+  /** A known type whose fields fail its schema (`sessionId`: its session_id, when that one is valid). */
+  | { kind: "invalid"; type: ServerToAgentType; error: string; id?: string; sessionId?: string };
 
 const MAX_ERROR_LENGTH = 300;
+/** The catalogue's SshSessionId. */
+const SESSION_ID = /^[A-Za-z0-9_-]{1,64}$/;
 
 export function parseServerFrame(text: string): ParsedFrame {
   let raw: unknown;
@@ -39,7 +41,11 @@ export function parseServerFrame(text: string): ParsedFrame {
   }
   const type = record.type as ServerToAgentType;
   const result = ServerToAgentSchemas[type].safeParse(record);
-  if (!result.success) return withId({ kind: "invalid" as const, type, error: summariseIssues(result.error) });
+  if (!result.success) {
+    const invalid = withId({ kind: "invalid" as const, type, error: summariseIssues(result.error) });
+    const sessionId = record.session_id;
+    return typeof sessionId === "string" && SESSION_ID.test(sessionId) ? { ...invalid, sessionId } : invalid;
+  }
   return { kind: "message", message: result.data as ServerToAgentMessage };
 }
 

@@ -1,5 +1,5 @@
 /** @patchmon-ws/agent: the reference PatchMon agent (WebSocket protocol) and its load simulator. */
-export { ReferenceAgent, SSH_PROXY_NOT_SUPPORTED } from "./reference-agent.js";
+export { ReferenceAgent, SSH_PROXY_DISABLED, SSH_PROXY_NOT_SUPPORTED } from "./reference-agent.js";
 export type {
   DisconnectInfo,
   RejectionInfo,
@@ -7,16 +7,27 @@ export type {
   SettingsChange,
   ReferenceAgentEvents,
   SharedAgentResources,
+  SshProxySessionEvent,
+  SshProxyStats,
 } from "./reference-agent.js";
 export {
   AGENT_CAPABILITIES,
+  SSH_PROXY_CAPABILITY,
+  DEFAULT_SSH_PROXY_MAX_SESSIONS,
+  DEFAULT_SSH_PROXY_HIGH_WATER_BYTES,
+  agentCapabilities,
+  defaultKnownHostsFile,
   AGENT_READ_LIMIT_BYTES,
   AgentOptionsError,
   DEFAULT_HANDSHAKE_TIMEOUT_MS,
   DEFAULT_PING_WRITE_TIMEOUT_MS,
   resolveSettings,
 } from "./options.js";
-export type { AgentOptions, AgentLogger, AgentSettings } from "./options.js";
+export type { AgentOptions, AgentLogger, AgentSettings, SshProxyOptions, SshProxySettings } from "./options.js";
+export { SshProxySessions, SshProxyRefusedError } from "./ssh-proxy.js";
+export type { SshProxyLink } from "./ssh-proxy.js";
+export { KnownHostsFile, parseKnownHosts, checkHostKey, fingerprintOf, knownHostName, formatKnownHostsLine } from "./known-hosts.js";
+export { splitUtf8, Utf8Chunker, SSH_PROXY_DATA_MAX_BYTES } from "./utf8-chunks.js";
 export { buildAgentUrl, AgentUrlError, DEFAULT_API_VERSION } from "./url.js";
 export type { AgentUrl } from "./url.js";
 export { simulate, DEFAULT_CONNECT_CONCURRENCY } from "./simulate.js";

@@ -3,6 +3,8 @@
  * their validation into the settings an agent runs with. Settings are immutable and shareable: a simulation of
  * 10 000 agents resolves them once.
  */
+import { homedir } from "node:os";
+import { join } from "node:path";
 import { AGENT_MAX_FRAME_BYTES, AGENT_PING_INTERVAL_MS, AGENT_READ_DEADLINE_MS, ApiId } from "@patchmon-ws/protocol";
 import {
   DEFAULT_BACKOFF_INITIAL_MS,
@@ -42,7 +44,27 @@ export interface AgentOptions {
   handshakeTimeoutMs?: number;
   /** The report interval in minutes until the server sends settings_update (stock config key update_interval). */
   updateIntervalMinutes?: number;
+  /**
+   * SSH proxying for the terminal's proxy mode (`ssh_proxy*`), like the stock agent's config.yml
+   * `integrations: ssh-proxy-enabled: true`. Default: disabled (every `ssh_proxy` is answered with ssh_proxy_error).
+   */
+  sshProxy?: SshProxyOptions;
   logger?: AgentLogger;
+}
+
+export interface SshProxyOptions {
+  enabled: boolean;
+  /** OpenSSH known_hosts file the proxy checks host keys against and pins new ones in. Default ~/.patchmon-ws/known_hosts. */
+  knownHostsFile?: string;
+  /** Refuse hosts the known_hosts file does not list, instead of trusting them on first use. Default false. */
+  strictHostKeys?: boolean;
+  /** Concurrent proxy sessions. Default 10. */
+  maxSessions?: number;
+  /**
+   * The agent's WebSocket buffer (bytes) above which every SSH channel is paused until it drains below half of
+   * it. Default 262144 (256 KiB).
+   */
+  outputHighWaterBytes?: number;
 }
 
 export const DEFAULT_HANDSHAKE_TIMEOUT_MS = 45_000;
@@ -50,8 +72,22 @@ export const DEFAULT_HANDSHAKE_TIMEOUT_MS = 45_000;
 export const DEFAULT_PING_WRITE_TIMEOUT_MS = 5_000;
 /** Stock agent's 64 KiB read limit: a larger frame closes the connection with 1009. */
 export const AGENT_READ_LIMIT_BYTES = AGENT_MAX_FRAME_BYTES;
-/** Capabilities announced in `hello`. */
+/** Capabilities announced in `hello` by every agent. */
 export const AGENT_CAPABILITIES = ["ack", "dedupe"] as const;
+/** Announced in `hello` as well when SSH proxying is enabled. */
+export const SSH_PROXY_CAPABILITY = "ssh_proxy";
+export const DEFAULT_SSH_PROXY_MAX_SESSIONS = 10;
+export const DEFAULT_SSH_PROXY_HIGH_WATER_BYTES = 256 * 1024;
+
+/** ~/.patchmon-ws/known_hosts, of the user the agent runs as (resolved when the settings are). */
+export function defaultKnownHostsFile(): string {
+  return join(homedir(), ".patchmon-ws", "known_hosts");
+}
+
+/** What `hello` announces for these settings. */
+export function agentCapabilities(settings: Pick<AgentSettings, "sshProxy">): string[] {
+  return settings.sshProxy.enabled ? [...AGENT_CAPABILITIES, SSH_PROXY_CAPABILITY] : [...AGENT_CAPABILITIES];
+}
 
 /** An API key is sent as a header: printable ASCII, no spaces or control characters. */
 const API_KEY_PATTERN = /^[\x21-\x7e]{1,1024}$/;
@@ -81,7 +117,16 @@ export interface AgentSettings {
   readonly handshakeTimeoutMs: number;
   readonly backoff: Required<BackoffOptions>;
   readonly updateIntervalMinutes: number | undefined;
+  readonly sshProxy: SshProxySettings;
   readonly logger: AgentLogger;
+}
+
+export interface SshProxySettings {
+  readonly enabled: boolean;
+  readonly knownHostsFile: string;
+  readonly strictHostKeys: boolean;
+  readonly maxSessions: number;
+  readonly outputHighWaterBytes: number;
 }
 
 export function resolveSettings(options: Omit<AgentOptions, "apiId" | "apiKey">): AgentSettings {
@@ -123,8 +168,30 @@ export function resolveSettings(options: Omit<AgentOptions, "apiId" | "apiKey">)
     handshakeTimeoutMs: positive("handshakeTimeoutMs", options.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS),
     backoff: Object.freeze({ initialMs, maxMs, resetAfterMs }),
     updateIntervalMinutes: interval,
+    sshProxy: resolveSshProxy(options.sshProxy),
     logger: options.logger ?? SILENT_LOGGER,
   });
+}
+
+function resolveSshProxy(options: SshProxyOptions | undefined): SshProxySettings {
+  if (options !== undefined && (typeof options !== "object" || options === null)) throw new AgentOptionsError("sshProxy", "must be an object");
+  const enabled = options?.enabled ?? false;
+  if (typeof enabled !== "boolean") throw new AgentOptionsError("sshProxy.enabled", "must be true or false");
+  const strictHostKeys = options?.strictHostKeys ?? false;
+  if (typeof strictHostKeys !== "boolean") throw new AgentOptionsError("sshProxy.strictHostKeys", "must be true or false");
+  const knownHostsFile = options?.knownHostsFile ?? defaultKnownHostsFile();
+  if (typeof knownHostsFile !== "string" || knownHostsFile.trim().length === 0 || knownHostsFile.includes("\0")) {
+    throw new AgentOptionsError("sshProxy.knownHostsFile", "must be a file path");
+  }
+  const maxSessions = options?.maxSessions ?? DEFAULT_SSH_PROXY_MAX_SESSIONS;
+  if (!Number.isInteger(maxSessions) || maxSessions < 1 || maxSessions > 1000) {
+    throw new AgentOptionsError("sshProxy.maxSessions", `must be a whole number from 1 to 1000 (got ${maxSessions})`);
+  }
+  const outputHighWaterBytes = options?.outputHighWaterBytes ?? DEFAULT_SSH_PROXY_HIGH_WATER_BYTES;
+  if (!Number.isInteger(outputHighWaterBytes) || outputHighWaterBytes < 16 * 1024 || outputHighWaterBytes > 64 * 1024 * 1024) {
+    throw new AgentOptionsError("sshProxy.outputHighWaterBytes", `must be a whole number of bytes from 16384 to 67108864 (got ${outputHighWaterBytes})`);
+  }
+  return Object.freeze({ enabled, knownHostsFile, strictHostKeys, maxSessions, outputHighWaterBytes });
 }
 
 export interface AgentCredentials {

@@ -4,7 +4,8 @@
  * our additive extensions (hello, acks, dedupe), reconnecting with full-jitter backoff until stop().
  *
  * "Acting" on a command means emitting an event (tests and the load simulator observe them); report_now emits
- * "report", settings_update changes updateIntervalMinutes, ssh_proxy* is refused with ssh_proxy_error.
+ * "report", settings_update changes updateIntervalMinutes. ssh_proxy* really proxies SSH when sshProxy.enabled
+ * (ssh-proxy.ts), and is refused with ssh_proxy_error otherwise, as the stock agent without ssh-proxy-enabled.
  */
 import { EventEmitter } from "node:events";
 import type { ClientRequest, IncomingMessage } from "node:http";
@@ -19,9 +20,10 @@ import { CommandProcessor } from "./command-processor.js";
 import type { ConnectGate } from "./connect-gate.js";
 import { Dialer } from "./dialer.js";
 import { Heartbeat } from "./heartbeat.js";
+import { KnownHostsFile } from "./known-hosts.js";
 import type { AgentLogger } from "./logger.js";
 import {
-  AGENT_CAPABILITIES,
+  agentCapabilities,
   resolveSettings,
   validateCredentials,
   type AgentCredentials,
@@ -29,9 +31,11 @@ import {
   type AgentSettings,
 } from "./options.js";
 import { readRejection, type RejectionInfo } from "./rejection.js";
+import { isSshProxyMessage, SSH_PROXY_DISABLED, SshProxySessions, type SshProxySessionEvent, type SshProxyStats } from "./ssh-proxy.js";
 import { monotonicNow, TimerWheel, wheelResolutionFor, type WheelTimer } from "./timer-wheel.js";
 
 export type { RejectionInfo } from "./rejection.js";
+export type { SshProxySessionEvent, SshProxyStats } from "./ssh-proxy.js";
 
 export interface DisconnectInfo {
   /** WebSocket close code (1006 when the connection dropped or the agent terminated it). */
@@ -60,6 +64,8 @@ export interface ReferenceAgentEvents {
   settings: [SettingsChange];
   /** The server refused the upgrade (e.g. 401 with a JSON body); the agent still retries with backoff. */
   rejected: [RejectionInfo];
+  /** An SSH proxy session changed state: connecting, connected, failed (never connected) or closed. */
+  ssh_proxy: [SshProxySessionEvent];
   /** Connection failures and send errors. Only emitted while someone listens (an unhandled "error" would crash). */
   error: [Error];
 }
@@ -72,7 +78,9 @@ export interface SharedAgentResources {
   gate?: ConnectGate;
 }
 
-export const SSH_PROXY_NOT_SUPPORTED = "ssh proxy not supported by this agent";
+export { SSH_PROXY_DISABLED } from "./ssh-proxy.js";
+/** @deprecated The refusal is now SSH_PROXY_DISABLED (it says how to enable proxying); kept for older imports. */
+export const SSH_PROXY_NOT_SUPPORTED = SSH_PROXY_DISABLED;
 
 /** Close codes that mean an orderly end (server drain, restart, normal close): logged at info, not warn. */
 const ORDERLY_CLOSE_CODES = new Set([1000, 1001, 1012]);
@@ -89,6 +97,8 @@ interface Attempt {
   localReason: string | undefined;
   /** The close code the agent sent when it closed for a protocol violation (ws then reports 1006 locally). */
   localCode: number | undefined;
+  /** This connection's SSH proxy sessions (created on the first ssh_proxy* message). */
+  proxy: SshProxySessions | undefined;
 }
 
 /** ws's frame-level errors and the close code it sends the peer for each (RFC 6455 §7.4.1). */
@@ -127,6 +137,8 @@ export class ReferenceAgent extends EventEmitter<ReferenceAgentEvents> {
   private reconnectTimer: WheelTimer | undefined;
   private stopWaiters: (() => void)[] = [];
   private interval: number | undefined;
+  /** One per agent, so trust-on-first-use pins are serialised across connections. */
+  private knownHosts: KnownHostsFile | undefined;
 
   constructor(options: AgentOptions, shared?: SharedAgentResources) {
     super();
@@ -150,6 +162,11 @@ export class ReferenceAgent extends EventEmitter<ReferenceAgentEvents> {
         execute: (message) => this.execute(message),
         duplicate: (message) => this.emit("duplicate", message),
         reply: (message) => this.write(message),
+        invalid: ({ type, sessionId, error }) => {
+          // An ssh_proxy the server is waiting on still gets an answer, as the stock agent's validation does
+          // (zod's summary names fields and limits, never their values).
+          if (type === "ssh_proxy" && sessionId !== undefined && this.attempt) this.proxyOf(this.attempt).refuseInvalid(sessionId, error);
+        },
       },
       this.log,
     );
@@ -164,6 +181,11 @@ export class ReferenceAgent extends EventEmitter<ReferenceAgentEvents> {
   /** The URL the agent dials. */
   get url(): string {
     return this.settings.url;
+  }
+
+  /** Flow-control and session figures of the current connection's SSH proxy, if it has any (tests, diagnostics). */
+  sshProxyStats(): SshProxyStats | undefined {
+    return this.attempt?.proxy?.stats();
   }
 
   /** The report interval (minutes) last set by settings_update (or the initial option). */
@@ -190,6 +212,8 @@ export class ReferenceAgent extends EventEmitter<ReferenceAgentEvents> {
     return new Promise((resolve) => {
       this.stopWaiters.push(resolve);
       if (attempt.openedAt !== undefined && attempt.ws.readyState === WebSocket.OPEN) {
+        // The server still hears about every SSH session ending (ssh_proxy_closed) before the socket closes.
+        attempt.proxy?.closeAll("the agent is stopping", true);
         attempt.ws.close(1000, "agent stopping");
       } else if (attempt.ws.readyState !== WebSocket.CLOSED) {
         attempt.ws.terminate();
@@ -246,6 +270,7 @@ export class ReferenceAgent extends EventEmitter<ReferenceAgentEvents> {
       error: undefined,
       localReason: undefined,
       localCode: undefined,
+      proxy: undefined,
     };
     this.attempt = attempt;
     // ws's handshakeTimeout only starts once a socket exists; this bound also covers a proxy that hangs on CONNECT.
@@ -297,7 +322,7 @@ export class ReferenceAgent extends EventEmitter<ReferenceAgentEvents> {
       this.clock,
     );
     attempt.heartbeat.start();
-    this.write({ type: "hello", agent_version: this.settings.agentVersion, capabilities: [...AGENT_CAPABILITIES] });
+    this.write({ type: "hello", agent_version: this.settings.agentVersion, capabilities: agentCapabilities(this.settings) });
     this.log.info({ apiId: this.apiId, url: this.settings.url }, "connected");
     this.emit("connected");
   }
@@ -334,6 +359,8 @@ export class ReferenceAgent extends EventEmitter<ReferenceAgentEvents> {
 
   private onClose(attempt: Attempt, code: number, reason: string): void {
     if (this.attempt === attempt) this.attempt = undefined;
+    // Nothing can reach the server any more: close every SSH client of this connection.
+    attempt.proxy?.closeAll("the agent connection closed", false);
     attempt.handshakeTimer?.cancel();
     attempt.heartbeat?.stop();
     this.releaseGateSlot(attempt);
@@ -394,8 +421,9 @@ export class ReferenceAgent extends EventEmitter<ReferenceAgentEvents> {
       case "ssh_proxy_input":
       case "ssh_proxy_resize":
       case "ssh_proxy_disconnect":
-        this.write({ type: "ssh_proxy_error", session_id: message.session_id, message: SSH_PROXY_NOT_SUPPORTED, data: SSH_PROXY_NOT_SUPPORTED });
-        throw new Error(SSH_PROXY_NOT_SUPPORTED);
+        // Asynchronous from here on; only a refused ssh_proxy throws (its ssh_proxy_error is already sent).
+        if (this.attempt && isSshProxyMessage(message)) this.proxyOf(this.attempt).handle(message);
+        return;
       default:
         // Every other command's action, for the reference agent, is the "command" event above.
         return;
@@ -403,7 +431,8 @@ export class ReferenceAgent extends EventEmitter<ReferenceAgentEvents> {
   }
 
   private write(message: AgentToServerMessageType): void {
-    const ws = this.attempt?.ws;
+    const attempt = this.attempt;
+    const ws = attempt?.ws;
     if (!ws || ws.readyState !== WebSocket.OPEN) {
       this.log.warn({ apiId: this.apiId, type: message.type }, "not sent: the connection is closed");
       return;
@@ -412,7 +441,44 @@ export class ReferenceAgent extends EventEmitter<ReferenceAgentEvents> {
       if (error) {
         this.log.warn({ apiId: this.apiId, type: message.type, error: error.message }, "send failed");
         this.emitError(error);
+      } else {
+        attempt.proxy?.onSocketWritten();
       }
+    });
+  }
+
+  /** The SSH proxy of one connection: its messages go to that connection's socket only. */
+  private proxyOf(attempt: Attempt): SshProxySessions {
+    if (attempt.proxy) return attempt.proxy;
+    const { sshProxy } = this.settings;
+    if (sshProxy.enabled) this.knownHosts ??= new KnownHostsFile(sshProxy.knownHostsFile);
+    const { ws } = attempt;
+    attempt.proxy = new SshProxySessions({
+      settings: sshProxy,
+      log: this.log,
+      logFields: { apiId: this.apiId },
+      ...(this.knownHosts ? { knownHosts: this.knownHosts } : {}),
+      link: {
+        send: (message) => this.sendProxyMessage(attempt, message),
+        get bufferedAmount() {
+          return ws.bufferedAmount;
+        },
+      },
+      onEvent: (event) => this.emit("ssh_proxy", event),
+    });
+    return attempt.proxy;
+  }
+
+  /** Terminal traffic: dropped quietly once the socket is closing (its sessions are being closed with it). */
+  private sendProxyMessage(attempt: Attempt, message: AgentToServerMessageType): void {
+    const { ws } = attempt;
+    if (ws.readyState !== WebSocket.OPEN) {
+      this.log.debug?.({ apiId: this.apiId, type: message.type }, "not sent: the connection is closed");
+      return;
+    }
+    ws.send(JSON.stringify(message), (error) => {
+      if (error) this.log.debug?.({ apiId: this.apiId, type: message.type, error: error.message }, "send failed");
+      else attempt.proxy?.onSocketWritten();
     });
   }
 

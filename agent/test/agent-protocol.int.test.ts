@@ -1,6 +1,6 @@
 import type { ServerToAgentMessage } from "@patchmon-ws/protocol";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { SSH_PROXY_NOT_SUPPORTED } from "../src/reference-agent.js";
+import { SSH_PROXY_DISABLED } from "../src/reference-agent.js";
 import { AGENT_PACKAGE_VERSION } from "../src/version.js";
 import { AgentPool, captureLogger } from "./support/agents.js";
 import { TestPeer } from "./support/peer.js";
@@ -133,23 +133,32 @@ describe("reference agent wire protocol", () => {
     expect(duplicates).toHaveLength(2);
   });
 
-  it("refuses ssh_proxy* with ssh_proxy_error and a failed ack (until the terminal issue)", async () => {
+  it("refuses ssh_proxy with ssh_proxy_error and a failed ack while SSH proxying is disabled (the default)", async () => {
     const agent = pool.create({ server: peer.serverUrl() });
     agent.start();
     const connection = await peer.connection(0);
-    const messages = [
-      { type: "ssh_proxy", id: "p1", session_id: "sess_1", host: "127.0.0.1", port: 22, username: "root", password: "pw" },
+    connection.send({ type: "ssh_proxy", id: "p1", session_id: "sess_1", host: "127.0.0.1", port: 22, username: "root", password: "pw" });
+    const error = await connection.nextMessage((m) => m.type === "ssh_proxy_error", "ssh_proxy_error");
+    expect(error).toEqual({ type: "ssh_proxy_error", session_id: "sess_1", message: SSH_PROXY_DISABLED, data: SSH_PROXY_DISABLED });
+    expect(SSH_PROXY_DISABLED).toContain("ssh-proxy-enabled");
+    expect(await connection.nextMessage((m) => m.type === "ack" && m.id === "p1", "ack of ssh_proxy")).toEqual({ type: "ack", id: "p1", ok: false, error: SSH_PROXY_DISABLED });
+
+    // An ssh_proxy that fails the schema still gets its answer (the server is waiting on the session).
+    connection.send({ type: "ssh_proxy", id: "p0", session_id: "sess_0", host: "127.0.0.1", port: 0, username: "root", password: "pw" });
+    expect(await connection.nextMessage((m) => m.type === "ssh_proxy_error", "ssh_proxy_error of an invalid ssh_proxy")).toMatchObject({ session_id: "sess_0", message: SSH_PROXY_DISABLED });
+    expect(await connection.nextMessage((m) => m.type === "ack" && m.id === "p0", "ack")).toMatchObject({ ok: false, error: expect.stringMatching(/^invalid ssh_proxy: port/) });
+
+    // No such session: input, resize and disconnect are ignored (acked, nothing else).
+    const others = [
       { type: "ssh_proxy_input", id: "p2", session_id: "sess_1", data: "ls\n" },
       { type: "ssh_proxy_resize", id: "p3", session_id: "sess_1", cols: 100, rows: 30 },
       { type: "ssh_proxy_disconnect", id: "p4", session_id: "sess_1" },
     ];
-    for (const message of messages) {
+    for (const message of others) {
       connection.send(message);
-      const error = await connection.nextMessage((m) => m.type === "ssh_proxy_error", `ssh_proxy_error for ${message.type}`);
-      expect(error).toEqual({ type: "ssh_proxy_error", session_id: "sess_1", message: SSH_PROXY_NOT_SUPPORTED, data: SSH_PROXY_NOT_SUPPORTED });
-      const ack = await connection.nextMessage((m) => m.type === "ack" && m.id === message.id, `ack of ${message.type}`);
-      expect(ack).toEqual({ type: "ack", id: message.id, ok: false, error: SSH_PROXY_NOT_SUPPORTED });
+      expect(await connection.nextMessage((m) => m.type === "ack" && m.id === message.id, `ack of ${message.type}`)).toEqual({ type: "ack", id: message.id, ok: true });
     }
+    expect(connection.messages.filter((m) => String(m.type).startsWith("ssh_proxy_"))).toHaveLength(2);
   });
 
   it("survives garbage: invalid JSON, binary, unknown and invalid types are logged, never fatal", async () => {

@@ -80,6 +80,35 @@ describe("parseCli run", () => {
     expect(() => parseCli(["fly"], {})).toThrow(/unknown command "fly"/);
   });
 
+  it("enables SSH proxying with --ssh-proxy-enabled, tuned by --known-hosts, --ssh-strict-host-keys, --ssh-max-sessions", () => {
+    const base = ["run", "--server", "https://h", "--api-id", "a", "--api-key", "k"];
+    expect(parseCli(base, {})).toMatchObject({ kind: "run", warnings: [] });
+    expect((parseCli(base, {}) as { agent: object }).agent).not.toHaveProperty("sshProxy");
+    expect(parseCli([...base, "--ssh-proxy-enabled"], {})).toMatchObject({ agent: { sshProxy: { enabled: true } } });
+    expect(parseCli([...base, "--ssh-proxy-enabled", "--known-hosts", "/var/lib/pm/known_hosts", "--ssh-strict-host-keys", "--ssh-max-sessions", "3"], {})).toMatchObject({
+      agent: { sshProxy: { enabled: true, knownHostsFile: "/var/lib/pm/known_hosts", strictHostKeys: true, maxSessions: 3 } },
+      warnings: [],
+    });
+    expect(() => parseCli([...base, "--ssh-proxy-enabled", "--ssh-max-sessions", "0"], {})).toThrow(/--ssh-max-sessions must be a positive integer/);
+    expect(() => parseCli([...base, "--ssh-proxy-enabled", "--known-hosts", " "], {})).toThrow(/--known-hosts needs a file path/);
+    const unused = parseCli([...base, "--known-hosts", "/kh"], {});
+    expect(unused).toMatchObject({ warnings: [expect.stringMatching(/no effect without --ssh-proxy-enabled/)] });
+    expect((unused as { agent: object }).agent).not.toHaveProperty("sshProxy");
+  });
+
+  it("enables SSH proxying from the stock config's integrations: ssh-proxy-enabled: true (keys case-insensitive)", () => {
+    const run = (yaml: string, extra: string[] = []) =>
+      parseCli(["run", "--config", "/c.yml", ...extra], {}, files({ "/c.yml": `patchmon_server: https://h
+credentials_file: /cred.yml
+${yaml}`, "/cred.yml": "api_id: a\napi_key: k\n" }));
+    expect(run("integrations:\n  docker: true\n  ssh-proxy-enabled: true\n")).toMatchObject({ agent: { sshProxy: { enabled: true } } });
+    expect(run("Integrations:\n  SSH-Proxy-Enabled: true\n")).toMatchObject({ agent: { sshProxy: { enabled: true } } });
+    expect((run("integrations:\n  ssh-proxy-enabled: false\n") as { agent: object }).agent).not.toHaveProperty("sshProxy");
+    // The flag enables it even when the file says false; it cannot disable what the file enables.
+    expect(run("integrations:\n  ssh-proxy-enabled: false\n", ["--ssh-proxy-enabled"])).toMatchObject({ agent: { sshProxy: { enabled: true } } });
+    expect(run("integrations:\n  ssh-proxy-enabled: true\n", ["--known-hosts", "/kh"])).toMatchObject({ agent: { sshProxy: { enabled: true, knownHostsFile: "/kh" } }, warnings: [] });
+  });
+
   it("prints help for no command, help, --help", () => {
     expect(parseCli([], {})).toEqual({ kind: "help" });
     expect(parseCli(["--help"], {})).toEqual({ kind: "help" });

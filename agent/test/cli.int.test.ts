@@ -59,6 +59,23 @@ describe("patchmon-agent CLI", () => {
     expect(connection.headers["x-api-key"]).toBe("yaml-secret");
   });
 
+  it("run: integrations.ssh-proxy-enabled in config.yml turns SSH proxying on (hello announces ssh_proxy)", async () => {
+    const peer = await TestPeer.start();
+    peers.push(peer);
+    const config = join(dir, "config-ssh.yml");
+    await writeFile(config, `patchmon_server: ${peer.serverUrl()}\nintegrations:\n  docker: false\n  ssh-proxy-enabled: true\n`);
+    cli(["run", "--config", config, "--api-id", "ssh_host", "--api-key", "k", "--known-hosts", join(dir, "kh", "known_hosts")]);
+    const connection = await peer.connection(0, 30_000);
+    const hello = await connection.nextMessage((m) => m.type === "hello", "hello");
+    expect(hello.capabilities).toEqual(["ack", "dedupe", "ssh_proxy"]);
+    // Enabled: a bad target is refused by validation, not by the "disabled" answer.
+    connection.send({ type: "ssh_proxy", session_id: "cli-s1", host: "bad host", port: 22, username: "u", password: "pw" });
+    expect(await connection.nextMessage((m) => m.type === "ssh_proxy_error", "ssh_proxy_error")).toMatchObject({
+      session_id: "cli-s1",
+      message: "host must be a hostname, localhost or an IPv4 address",
+    });
+  });
+
   it("run: exits 2 with a clear message on bad arguments", async () => {
     const missing = cli(["run", "--server", "https://h", "--api-id", "a"]);
     expect(await missing.waitForExit()).toBe(2);

@@ -130,6 +130,24 @@ describe("CommandProcessor", () => {
     expect(h.logs.filter((l) => l.level === "warn")).toHaveLength(5);
   });
 
+  it("tells the sink about an invalid command, with its session_id when that one is valid", () => {
+    const invalid: unknown[] = [];
+    const replies: AgentToServerMessage[] = [];
+    const processor = new CommandProcessor(
+      { execute: () => {}, duplicate: () => {}, reply: (m) => replies.push(m), invalid: (frame) => invalid.push(frame) },
+      { info: () => {}, warn: () => {}, error: () => {} },
+    );
+    processor.process(JSON.stringify({ type: "ssh_proxy", id: "a", session_id: "s1", host: "h", port: 0, username: "u" }));
+    processor.process(JSON.stringify({ type: "ssh_proxy", session_id: "bad id!", host: "h", port: 22, username: "u" }));
+    processor.process(JSON.stringify({ type: "settings_update", update_interval: 0 }));
+    expect(invalid).toEqual([
+      { type: "ssh_proxy", sessionId: "s1", error: expect.stringMatching(/^port:/) },
+      { type: "ssh_proxy", error: expect.stringMatching(/^session_id:/) },
+      { type: "settings_update", error: expect.stringMatching(/^update_interval:/) },
+    ]);
+    expect(replies).toEqual([{ type: "ack", id: "a", ok: false, error: expect.stringMatching(/^invalid ssh_proxy: port:/) }]);
+  });
+
   it("treats the connected greeting as no command", () => {
     const h = harness();
     h.processor.process('{"type":"connected"}');

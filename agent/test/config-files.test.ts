@@ -26,6 +26,18 @@ describe("parseStockConfig (/etc/patchmon/config.yml)", () => {
     });
   });
 
+  it("reads integrations.ssh-proxy-enabled, the stock agent's local opt-in to SSH proxying", () => {
+    expect(parseStockConfig("integrations:\n  docker: true\n  compliance: on-demand\n  ssh-proxy-enabled: true\n", "c")).toEqual({ sshProxyEnabled: true });
+    expect(parseStockConfig("integrations:\n  ssh-proxy-enabled: false\n", "c")).toEqual({ sshProxyEnabled: false });
+    expect(parseStockConfig("INTEGRATIONS:\n  Ssh-Proxy-Enabled: true\n", "c")).toEqual({ sshProxyEnabled: true });
+    expect(parseStockConfig("integrations:\n", "c")).toEqual({});
+    expect(parseStockConfig("integrations:\n  docker: false\n", "c")).toEqual({});
+    expect(() => parseStockConfig("integrations:\n  ssh-proxy-enabled: sometimes\n", "/etc/patchmon/config.yml")).toThrow(
+      /^\/etc\/patchmon\/config.yml: integrations.ssh-proxy-enabled: must be true or false/,
+    );
+    expect(() => parseStockConfig("integrations: [docker]\n", "c")).toThrow(/integrations/);
+  });
+
   it("matches keys case-insensitively, as viper does", () => {
     expect(parseStockConfig("PatchMon_Server: http://h:3001\nAPI_VERSION: v2\n", "c")).toEqual({ server: "http://h:3001", apiVersion: "v2" });
   });

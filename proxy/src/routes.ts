@@ -37,6 +37,13 @@ export const ROUTES: readonly RouteDefinition[] = [
     description: "Browser SSH terminal WebSocket (/api/{version}/ssh-terminal/{hostId})",
   },
   {
+    name: "terminal-api",
+    rule: "PathPrefix(`/api/v1/terminal/`)",
+    priority: 85,
+    service: "terminal-ws",
+    description: "Terminal sessions, audit and recordings for admins (/api/v1/terminal/*)",
+  },
+  {
     name: "bullboard",
     rule: "PathPrefix(`/bullboard`)",
     priority: 80,

@@ -6,6 +6,7 @@
  * Unknown fields are ignored (schemas are loose), so either side can gain optional fields.
  */
 import { z } from "zod";
+import { messageUnion } from "./message-union.js";
 
 /** A stock agent drops any frame over 64 KiB: never send one larger. */
 export const AGENT_MAX_FRAME_BYTES = 64 * 1024;
@@ -84,13 +85,7 @@ export const ServerToAgentSchemas = {
 
 export type ServerToAgentType = keyof typeof ServerToAgentSchemas;
 export const SERVER_TO_AGENT_TYPES = Object.keys(ServerToAgentSchemas) as ServerToAgentType[];
-export const ServerToAgentMessage = z.discriminatedUnion(
-  "type",
-  Object.values(ServerToAgentSchemas) as unknown as [
-    (typeof ServerToAgentSchemas)[ServerToAgentType],
-    ...(typeof ServerToAgentSchemas)[ServerToAgentType][],
-  ],
-);
+export const ServerToAgentMessage = messageUnion(ServerToAgentSchemas);
 export type ServerToAgentMessage = z.infer<typeof ServerToAgentMessage>;
 
 /** Commands an operator may send (everything server→agent except the greeting and the SSH relay, which terminal-ws owns). */
@@ -146,11 +141,5 @@ export const AgentToServerSchemas = {
 
 export type AgentToServerType = keyof typeof AgentToServerSchemas;
 export const AGENT_TO_SERVER_TYPES = Object.keys(AgentToServerSchemas) as AgentToServerType[];
-export const AgentToServerMessage = z.discriminatedUnion(
-  "type",
-  Object.values(AgentToServerSchemas) as unknown as [
-    (typeof AgentToServerSchemas)[AgentToServerType],
-    ...(typeof AgentToServerSchemas)[AgentToServerType][],
-  ],
-);
+export const AgentToServerMessage = messageUnion(AgentToServerSchemas);
 export type AgentToServerMessage = z.infer<typeof AgentToServerMessage>;

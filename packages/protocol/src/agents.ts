@@ -26,6 +26,8 @@ export const AgentSubjects = {
   replicaCommand: (replicaId: string) => `agents.v1.replica.${token(replicaId)}.cmd`,
   /** Request/reply: deliver one command to many agents held by one replica (broadcasts). */
   replicaDeliver: (replicaId: string) => `agents.v1.replica.${token(replicaId)}.deliver`,
+  /** Request/reply: open a terminal relay session through an agent held by this replica (terminal-relay.ts). */
+  replicaRelay: (replicaId: string) => `agents.v1.replica.${token(replicaId)}.relay`,
   /**
    * Legacy (releases that subscribed once per held agent): deliver one command to the agent of a host. Still
    * answered, by one wildcard subscription per replica, by the replica holding the agent (others stay silent), so

@@ -94,11 +94,18 @@ export const UserListResponse = z.object({ users: z.array(UserView) });
 export type UserListResponse = z.infer<typeof UserListResponse>;
 
 /** POST /api/v1/hosts */
-export const NewHostBody = z.object({ name: HostName, ssh: SshTargetInput.nullable().default(null) });
+export const NewHostBody = z.object({
+  name: HostName,
+  ssh: SshTargetInput.nullable().default(null),
+  recordSessions: z.boolean().nullable().default(null),
+});
 export type NewHostBody = z.input<typeof NewHostBody>;
 
-/** PATCH /api/v1/hosts/:id: at least one field; `hostKey: null` clears the pinned SSH host key. */
-export const HostPatchBody = patchOf({ name: HostName, ssh: SshTargetInput.nullable(), hostKey: z.null() });
+/**
+ * PATCH /api/v1/hosts/:id: at least one field; `hostKey: null` clears the pinned SSH host key; `recordSessions`
+ * true/false records this host's terminal sessions or not, null follows the global switch.
+ */
+export const HostPatchBody = patchOf({ name: HostName, ssh: SshTargetInput.nullable(), hostKey: z.null(), recordSessions: z.boolean().nullable() });
 export type HostPatchBody = z.input<typeof HostPatchBody>;
 
 export const HostResponse = z.object({ host: HostRecord });

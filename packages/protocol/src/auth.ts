@@ -66,6 +66,8 @@ export const HostRecord = z.object({
   apiId: ApiId,
   ssh: SshTarget.nullable(),
   hostKey: PinnedHostKey.nullable(),
+  /** Record terminal sessions to this host: true/false, or null (absent from older releases) to follow the global switch. */
+  recordSessions: z.boolean().nullable().optional(),
   createdAt: z.number().int(),
   updatedAt: z.number().int(),
 });
@@ -103,6 +105,10 @@ export const ConsumeTicketReply = replyOf({
   token: z.string().optional(),
   tokenExpiresAt: z.number().int().optional(),
 });
+
+/** The principal of a live login session, for services re-checking a long-lived socket opened with a ticket. */
+export const VerifySessionRequest = z.object({ sessionId: SessionId, userId: UserId });
+export const VerifySessionReply = replyOf({ principal: Principal });
 
 export const VerifyAgentRequest = z.object({
   apiId: z.string().min(1).max(256),

@@ -8,6 +8,7 @@
  * a bound, and a `gap` message always says so.
  */
 import { z } from "zod";
+import { messageUnion } from "./message-union.js";
 import { ErrorCode } from "./errors.js";
 
 export const BULLBOARD_EVENTS_PATH = "/bullboard/events";
@@ -113,11 +114,5 @@ export const BoardServerMessages = {
 
 export type BoardServerMessageType = keyof typeof BoardServerMessages;
 export type BoardServerMessage = { [K in BoardServerMessageType]: z.infer<(typeof BoardServerMessages)[K]> }[BoardServerMessageType];
-export const BoardServerMessage = z.discriminatedUnion(
-  "type",
-  Object.values(BoardServerMessages) as unknown as [
-    (typeof BoardServerMessages)[BoardServerMessageType],
-    ...(typeof BoardServerMessages)[BoardServerMessageType][],
-  ],
-);
+export const BoardServerMessage = messageUnion(BoardServerMessages);
 export type JobCounts = Partial<Record<(typeof JOB_COUNT_STATES)[number], number>>;

@@ -17,6 +17,8 @@ export const CloseCode = {
   SESSION_LIMIT: 4004,
   HOST_DELETED: 4005,
   TARGET_UNAVAILABLE: 4006,
+  SESSION_EXPIRED: 4007,
+  TARGET_REFUSED: 4008,
 } as const;
 
 /**
@@ -46,6 +48,8 @@ export const CLOSE_CODE_DESCRIPTIONS: Record<CloseCodeName, string> = {
   SESSION_LIMIT: "The user already holds the maximum number of concurrent sessions.",
   HOST_DELETED: "The host this connection belongs to was deleted.",
   TARGET_UNAVAILABLE: "The terminal target (the host or its agent) became unreachable.",
+  SESSION_EXPIRED: "The session reached its maximum duration.",
+  TARGET_REFUSED: "The terminal target refused the session (SSH credentials, host key mismatch, or proxying disabled on the agent).",
 };
 
 export const OBSERVED_CLOSE_CODE_DESCRIPTIONS: Record<keyof typeof ObservedCloseCode, string> = {

@@ -11,6 +11,8 @@ export const ErrorCatalogue = {
   NOT_FOUND: { status: 404, message: "Nothing is served at this path." },
   HOST_NOT_FOUND: { status: 404, message: "No such host." },
   USER_NOT_FOUND: { status: 404, message: "No such user." },
+  SESSION_NOT_FOUND: { status: 404, message: "No such terminal session." },
+  RECORDING_NOT_FOUND: { status: 404, message: "No recording is stored for this terminal session." },
   CREDENTIALS_MISSING: { status: 401, message: "Credentials are missing." },
   INVALID_CREDENTIALS: { status: 401, message: "The credentials are invalid." },
   TOKEN_EXPIRED: { status: 401, message: "The token has expired." },

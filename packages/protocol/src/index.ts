@@ -10,3 +10,7 @@ export * from "./agents.js";
 export * from "./auth-http.js";
 export * from "./agents-http.js";
 export * from "./bullboard-events.js";
+export * from "./terminal.js";
+export * from "./terminal-recording.js";
+export * from "./terminal-relay.js";
+export * from "./terminal-audit.js";

@@ -18,6 +18,8 @@ export const AuthSubjects = {
   verifyAccess: "auth.v1.verify.access",
   /** Consume a one-time ticket, bound to purpose and target. */
   consumeTicket: "auth.v1.ticket.consume",
+  /** Re-check a login session and its user (long-lived sockets after a user_changed event). */
+  verifySession: "auth.v1.verify.session",
   /** Verify an agent's X-API-ID / X-API-KEY. */
   verifyAgent: "auth.v1.verify.agent",
   /** Fetch a host's public record (name, SSH target, pinned host key). */

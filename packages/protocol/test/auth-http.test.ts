@@ -23,7 +23,7 @@ describe("auth REST wire shapes", () => {
   it("apply today's defaults and field names", () => {
     expect(TicketBody.parse({ purpose: "bullboard" })).toEqual({ purpose: "bullboard", target: "*" });
     expect(NewUserBody.parse({ username: "a.b", password: "12345678" })).toEqual({ username: "a.b", password: "12345678", role: "user", permissions: [] });
-    expect(NewHostBody.parse({ name: " web ", ssh: { address: "10.0.0.1" } })).toEqual({ name: "web", ssh: { address: "10.0.0.1", port: 22, username: "root" } });
+    expect(NewHostBody.parse({ name: " web ", ssh: { address: "10.0.0.1" } })).toEqual({ name: "web", ssh: { address: "10.0.0.1", port: 22, username: "root" }, recordSessions: null });
     expect(NewHostBody.parse({ name: "web" }).ssh).toBeNull();
     expect(LoginBody.safeParse({ username: "admin" }).success).toBe(false);
   });

@@ -8,6 +8,10 @@ import {
   CloseCode,
   ErrorCatalogue,
   STATUS_STREAM_EVENTS,
+  TERMINAL_CLIENT_TYPES,
+  TERMINAL_SERVER_TYPES,
+  TerminalErrorCatalogue,
+  AUDIT_EVENT_KINDS,
   OBSERVED_CLOSE_CODE_DESCRIPTIONS,
   ObservedCloseCode,
   SERVER_TO_AGENT_TYPES,
@@ -43,5 +47,14 @@ describe("the docs match the protocol package", () => {
   it("documents every agent message type", () => {
     const protocol = read("docs/protocol.md");
     for (const type of [...SERVER_TO_AGENT_TYPES, ...AGENT_TO_SERVER_TYPES]) expect(protocol).toContain(`| \`${type}\` |`);
+  });
+
+  it("documents every terminal message, every terminal error code with its close code and sentence, and every audit kind", () => {
+    const protocol = read("docs/protocol.md");
+    for (const type of [...TERMINAL_CLIENT_TYPES, ...TERMINAL_SERVER_TYPES]) expect(protocol).toContain(`| \`${type}\` |`);
+    for (const [code, { close, message }] of Object.entries(TerminalErrorCatalogue)) {
+      expect(protocol).toContain(`| \`${code}\` | ${close ?? "—"} | ${message} |`);
+    }
+    for (const kind of AUDIT_EVENT_KINDS) expect(protocol).toContain(`\`${kind}\``);
   });
 });

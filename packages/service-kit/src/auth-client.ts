@@ -6,6 +6,7 @@ import {
   PinHostKeyReply,
   VerifyAccessReply,
   VerifyAgentReply,
+  VerifySessionReply,
   type HostRecord,
   type PinnedHostKey,
   type Principal,
@@ -59,6 +60,14 @@ export class AuthClient {
       ...(reply.token === undefined ? {} : { token: reply.token }),
       ...(reply.tokenExpiresAt === undefined ? {} : { tokenExpiresAt: reply.tokenExpiresAt }),
     };
+  }
+
+  /**
+   * The principal of a login session as it stands now (its user's current role and permissions), for a socket
+   * opened with a one-time ticket that must be re-checked after a user_changed event.
+   */
+  async verifySession(sessionId: string, userId: string): Promise<Principal> {
+    return (await this.ask(AuthSubjects.verifySession, { sessionId, userId }, VerifySessionReply)).principal;
   }
 
   /** The host behind an agent's X-API-ID / X-API-KEY. */

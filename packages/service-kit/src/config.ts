@@ -1,4 +1,7 @@
+import { hostname } from "node:os";
+import { randomBytes } from "node:crypto";
 import { z } from "zod";
+import { IDENTIFIER_PATTERN } from "@patchmon-ws/protocol";
 
 /** The longest server ping interval any service may be configured with (DESIGN.md §3: ping ≤ 30 s). */
 export const MAX_PING_INTERVAL_MS = 30_000;
@@ -37,6 +40,19 @@ export function loadConfig<S extends z.ZodObject>(schema: S, env: NodeJS.Process
   return result.data;
 }
 
+/** A replica id unique per process: hostname-pid-random, reduced to identifier characters (it is a subject token). */
+export function defaultReplicaId(): string {
+  const host = hostname().replace(/[^A-Za-z0-9_-]+/g, "-").slice(0, 60) || "replica";
+  return `${host}-${process.pid}-${randomBytes(3).toString("hex")}`;
+}
+
+/** An origin as browsers send it: scheme, host, optional port; no path. */
+function isOrigin(value: string): boolean {
+  if (!URL.canParse(value)) return false;
+  const url = new URL(value);
+  return (url.protocol === "https:" || url.protocol === "http:") && url.origin === value.replace(/\/+$/, "").toLowerCase();
+}
+
 /** Reusable environment-variable parsers. */
 export const env = {
   port: (fallback: number) => z.coerce.number().int().min(0).max(65535).default(fallback),
@@ -65,6 +81,16 @@ export const env = {
       }),
   /** A server ping interval: at most MAX_PING_INTERVAL_MS (DESIGN.md §3), so a dead peer is found within a minute. */
   pingInterval: (fallback: number) => z.coerce.number().int().min(100).max(MAX_PING_INTERVAL_MS).default(fallback),
+  /** Comma-separated API versions served (`v1,v2`); at least one. */
+  apiVersions: (fallback: string) =>
+    env.list(fallback).pipe(z.array(z.string().regex(/^v[0-9]+$/, "API versions look like v1")).min(1, "must name at least one version")),
+  /** Origins allowed for browser endpoints; empty = same origin only. */
+  origins: () =>
+    env
+      .list("")
+      .refine((origins) => origins.every(isOrigin), "every entry must be an origin like https://patchmon.example.com (scheme, host, optional port; no path)"),
+  /** This replica's name in presence and NATS subjects; must be unique per running process. */
+  replicaId: () => z.string().regex(IDENTIFIER_PATTERN, "must be 1-128 characters of A-Z, a-z, 0-9, _ or -").default(defaultReplicaId),
   logLevel: () => z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
 };
 

@@ -19,3 +19,6 @@ export * from "./sockets/handshake.js";
 export * from "./sockets/outbox.js";
 export * from "./sockets/connection-quota.js";
 export * from "./bearer-token.js";
+export * from "./streams/credit.js";
+export * from "./streams/relay-link.js";
+export * from "./jetstream-errors.js";

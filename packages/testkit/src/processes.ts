@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess, type SpawnOptions } from "node:child_process";
-import { accessSync, constants, createWriteStream } from "node:fs";
+import { accessSync, constants, createWriteStream, readFileSync } from "node:fs";
 import { delimiter, join } from "node:path";
 
 /** Finds an executable on PATH (plus the sbin folders Debian uses for daemons). */
@@ -21,6 +21,14 @@ export function requireBinary(name: string, debianPackage: string): string {
   const path = findBinary(name);
   if (!path) throw new Error(`${name} not found on PATH: install it with \`apt-get install -y ${debianPackage}\``);
   return path;
+}
+
+/** Resident memory of a process (VmRSS from /proc, Linux), in bytes. */
+export function processRss(pid: number): number {
+  const status = readFileSync(`/proc/${pid}/status`, "utf8");
+  const match = /^VmRSS:\s+(\d+)\s+kB/m.exec(status);
+  if (!match) throw new Error(`no VmRSS for process ${pid}`);
+  return Number(match[1]) * 1024;
 }
 
 /** A child process whose output is kept (last 64 KiB) for error messages, stopped with SIGTERM then SIGKILL. */

@@ -13,6 +13,8 @@ export interface WsClientOptions {
   maxPayload?: number;
   /** How long the handshake may take; default 15 s. */
   handshakeTimeoutMs?: number;
+  /** Keep every message in `messages` (default true); false for high-volume streams read through `ws` events. */
+  keepMessages?: boolean;
 }
 
 /** An upgrade the server refused with an HTTP answer: its status, headers and body (JSON when it parses). */
@@ -76,8 +78,11 @@ export class TestWsClient<M = any> {
   readonly closed: Promise<WsClose>;
   private readonly arrivals = new Arrivals();
 
-  private constructor(readonly ws: WebSocket) {
-    ws.on("message", (data, isBinary) => {
+  private constructor(
+    readonly ws: WebSocket,
+    keepMessages = true,
+  ) {
+    if (keepMessages) ws.on("message", (data, isBinary) => {
       const text = data.toString();
       let message: unknown = text;
       if (!isBinary) {
@@ -102,7 +107,7 @@ export class TestWsClient<M = any> {
   static connect<M = any>(url: string, options: WsClientOptions = {}): Promise<TestWsClient<M>> {
     return new Promise((resolve, reject) => {
       const ws = new WebSocket(url, options.protocols, socketOptions(options));
-      const client = new TestWsClient<M>(ws);
+      const client = new TestWsClient<M>(ws, options.keepMessages ?? true);
       ws.once("open", () => resolve(client));
       ws.once("unexpected-response", (_req, res) => {
         void readRefusal(res).then((refusal) => {

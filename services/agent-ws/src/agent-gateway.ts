@@ -76,6 +76,11 @@ export interface GatewayOptions {
   events: EventsPort;
   /** Live agents are registered by host, so a rotated key or a deleted host closes them the moment auth says so. */
   revocations: Pick<RevocationHub, "track" | "untrack">;
+  /** Terminal relay sessions ("proxy" mode): the agents' ssh_proxy_* frames go there, never to a broadcast subject. */
+  relay?: {
+    fromAgent(connection: AgentConnection, message: AgentToServerMessage): boolean;
+    connectionClosed(connection: AgentConnection): void;
+  };
   /**
    * An agent connected here and presence records it (so a worker on any replica can route to it): queued commands
    * for it can go now.
@@ -184,6 +189,14 @@ export class AgentGateway implements ConnectionEvents {
         // A hello before the first presence write rides along with it; a later one needs its own write.
         if (connection.presenceRecorded && this.registry.isCurrent(connection)) void this.options.presence.hello(connection.facts()).catch(() => {});
         return;
+      case "ssh_proxy_connected":
+      case "ssh_proxy_data":
+      case "ssh_proxy_error":
+      case "ssh_proxy_closed":
+        if (!this.options.relay?.fromAgent(connection, message)) {
+          this.logger.debug({ hostId: connection.hostId, type: message.type, sessionId: message.session_id }, "ssh proxy frame for no session of this connection");
+        }
+        return;
       default:
         this.options.events.agentMessage(connection, message);
     }
@@ -208,6 +221,7 @@ export class AgentGateway implements ConnectionEvents {
     this.registry.remove(connection);
     this.options.revocations.untrack({ hostId: connection.hostId }, connection);
     connection.released();
+    this.options.relay?.connectionClosed(connection);
     this.metrics.connections.set(this.registry.size);
     const reason: DisconnectReason = connection.endReason ?? reasonOfPeerClose(code);
     this.metrics.disconnects.inc({ reason });

@@ -1,16 +1,6 @@
-import { hostname } from "node:os";
-import { randomBytes } from "node:crypto";
 import { z } from "zod";
-import { IDENTIFIER_PATTERN, MAX_ACK_TIMEOUT_MS } from "@patchmon-ws/protocol";
+import { MAX_ACK_TIMEOUT_MS } from "@patchmon-ws/protocol";
 import { commonConfigShape, env, loadConfig } from "@patchmon-ws/service-kit";
-
-/** A replica id unique per process: hostname-pid-random, reduced to identifier characters (it is a subject token). */
-export function defaultReplicaId(): string {
-  const host = hostname().replace(/[^A-Za-z0-9_-]+/g, "-").slice(0, 60) || "replica";
-  return `${host}-${process.pid}-${randomBytes(3).toString("hex")}`;
-}
-
-const apiVersion = z.string().regex(/^v[0-9]+$/, "API versions look like v1");
 
 /**
  * Every variable agent-ws reads, with its default. The README's configuration table mirrors this (see
@@ -20,14 +10,14 @@ export const agentWsConfigSchema = z.object({
   ...commonConfigShape,
   PORT: env.port(3002),
   /** Comma-separated API versions served at /api/{v}/agents/ws; others get 404 UNSUPPORTED_API_VERSION. */
-  API_VERSIONS: env.list("v1").pipe(z.array(apiVersion).min(1, "must name at least one version")),
+  API_VERSIONS: env.apiVersions("v1"),
   /** Largest frame an agent may send (bytes); larger ones close the connection with 1009. */
   AGENT_MAX_PAYLOAD: z.coerce.number().int().min(1024).max(16 * 1024 * 1024).default(512 * 1024),
   /** How often the server pings each agent; a peer that misses two pongs in a row is terminated. */
   PING_INTERVAL_MS: env.pingInterval(25_000),
   REDIS_URL: env.url("redis://127.0.0.1:6379", ["redis:", "rediss:"]),
   /** This replica's name in presence and NATS subjects; must be unique per running process. */
-  REPLICA_ID: z.string().regex(IDENTIFIER_PATTERN, "must be 1-128 characters of A-Z, a-z, 0-9, _ or -").default(defaultReplicaId),
+  REPLICA_ID: env.replicaId(),
   /** How often a replica refreshes its heartbeat in the replicas bucket. */
   REPLICA_HEARTBEAT_MS: z.coerce.number().int().min(100).default(10_000),
   /** TTL of the replicas bucket: a replica silent this long is dead and its agents are shown offline. */
@@ -61,6 +51,10 @@ export const agentWsConfigSchema = z.object({
   COMMAND_TTL_MS: env.positiveInt(24 * 3600 * 1000),
   /** Durable commands delivered in parallel by this replica's worker. */
   COMMAND_WORKER_CONCURRENCY: env.positiveInt(50),
+  /** Terminal sessions through agents (proxy mode) this replica relays at most. */
+  MAX_RELAY_SESSIONS: env.positiveInt(1000),
+  /** A relay session whose browser stopped reading for this long is ended (RELAY_STALLED) and the agent resumed. */
+  RELAY_STALL_MS: z.coerce.number().int().min(1000).max(60_000).default(15_000),
   /** Verified user tokens are cached this long (revocation events evict them at once). */
   AUTH_CACHE_TTL_MS: z.coerce.number().int().min(0).max(60_000).default(5000),
   /** Open status streams per user. */

@@ -15,6 +15,8 @@ export class AgentWsMetrics {
   readonly queueJobs: Counter<"outcome">;
   readonly statusStreams: Gauge;
   readonly presenceWriteFailures: Counter;
+  readonly relaySessions: Gauge;
+  readonly relayEnded: Counter<"reason">;
 
   constructor(registry: Registry) {
     const registers = [registry];
@@ -84,6 +86,13 @@ export class AgentWsMetrics {
     this.presenceWriteFailures = new Counter({
       name: "agent_ws_presence_write_failures_total",
       help: "Presence writes to the KV bucket that failed (retried)",
+      registers,
+    });
+    this.relaySessions = new Gauge({ name: "agent_ws_relay_sessions", help: "Terminal relay sessions (proxy mode) open on this replica", registers });
+    this.relayEnded = new Counter({
+      name: "agent_ws_relay_sessions_ended_total",
+      help: "Terminal relay sessions ended, by reason",
+      labelNames: ["reason"],
       registers,
     });
   }

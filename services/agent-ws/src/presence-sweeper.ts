@@ -1,7 +1,7 @@
 import { ObservedCloseCode, type PresenceRecord } from "@patchmon-ws/protocol";
-import type { Logger } from "@patchmon-ws/service-kit";
+import { isWrongLastSequence, type Logger } from "@patchmon-ws/service-kit";
 import { disconnectedRecord, orphanedRecords } from "./presence-record.js";
-import { encodeRecord, isWrongLastSequence, type PresenceView } from "./presence-view.js";
+import { encodeRecord, type PresenceView } from "./presence-view.js";
 import type { ReplicaDirectory } from "./replica-directory.js";
 
 /** Compare-and-set writes in flight during a sweep (10 000 orphans take a few hundred ms, not seconds). */

@@ -27,12 +27,6 @@ export function encodeRecord(record: PresenceRecord): Uint8Array {
   return encoder.encode(JSON.stringify(record));
 }
 
-/** JetStream's answer to a compare-and-set on a key that changed meanwhile. */
-export function isWrongLastSequence(err: unknown): boolean {
-  const text = String((err as Error)?.message ?? err);
-  return /wrong last sequence|key exists|10071/i.test(text);
-}
-
 /**
  * Every replica's in-memory copy of the presence bucket, fed by a KV watch: status queries and streams read it
  * without a round trip, and listeners (status streams) see every change cluster-wide in revision order.

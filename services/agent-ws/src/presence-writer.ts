@@ -1,5 +1,5 @@
 import type { PresenceRecord } from "@patchmon-ws/protocol";
-import type { Logger } from "@patchmon-ws/service-kit";
+import { isWrongLastSequence, type Logger } from "@patchmon-ws/service-kit";
 import {
   type ConnectWrite,
   type DisconnectWrite,
@@ -10,7 +10,7 @@ import {
   type ConnectionFacts,
   type DisconnectFacts,
 } from "./presence-record.js";
-import { encodeRecord, isWrongLastSequence, type PresenceView, type VersionedRecord } from "./presence-view.js";
+import { encodeRecord, type PresenceView, type VersionedRecord } from "./presence-view.js";
 
 export interface PresenceWriterOptions {
   logger: Logger;

@@ -17,6 +17,7 @@ import { PresenceView } from "./presence-view.js";
 import { PresenceWriter } from "./presence-writer.js";
 import { ReplicaDirectory } from "./replica-directory.js";
 import { StatusStreams } from "./status-streams.js";
+import { TerminalRelays } from "./terminal-relays.js";
 import { UserAccess } from "./user-access.js";
 
 /** How long a sender waits for presence to record a connection that may be in flight (see connectedOwner). */
@@ -55,7 +56,14 @@ export async function setupAgentWs({ config, logger, runtime, nc, revocations }:
   });
 
   const events = new NatsEvents(nc, replicaId, metrics, logger);
-  const gateway = new AgentGateway({
+  const relays: TerminalRelays = new TerminalRelays(nc, { get: (hostId: string) => gateway.get(hostId) }, {
+    replicaId,
+    stallMs: config.RELAY_STALL_MS,
+    maxSessions: config.MAX_RELAY_SESSIONS,
+    logger,
+    metrics,
+  });
+  const gateway: AgentGateway = new AgentGateway({
     replicaId,
     garbageLimit: config.GARBAGE_LIMIT,
     garbageWindowMs: config.GARBAGE_WINDOW_MS,
@@ -65,12 +73,14 @@ export async function setupAgentWs({ config, logger, runtime, nc, revocations }:
     presence: writer,
     events,
     revocations,
+    relay: relays,
     onAgentOnline: (hostId) => {
       queue.promotePending(hostId).catch((err: unknown) => logger.warn({ hostId, err: (err as Error)?.message }, "could not promote queued commands"));
     },
   });
   const responder = new CommandResponder(nc, gateway, replicaId, logger);
   responder.start();
+  relays.start();
 
   // Another replica recorded a newer connection of a host we hold: close ours (REPLACED).
   view.subscribe((change) => {
@@ -168,6 +178,8 @@ export async function setupAgentWs({ config, logger, runtime, nc, revocations }:
     const budget = config.SHUTDOWN_TIMEOUT_MS;
     // From here on senders find no responder for our agents and queue their commands durably.
     responder.stop();
+    // Terminal sessions through our agents end now, with a reason their browsers see.
+    relays.stop();
     streams.closeAll("service restarting");
     await queue.close(budget * DRAIN_SHARES.worker);
     clearInterval(reconcile);

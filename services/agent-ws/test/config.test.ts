@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { ConfigError } from "@patchmon-ws/service-kit";
-import { defaultReplicaId, loadAgentWsConfig } from "../src/config.js";
+import { defaultReplicaId } from "@patchmon-ws/service-kit";
+import { loadAgentWsConfig } from "../src/config.js";
 
 describe("agent-ws config", () => {
   it("has documented defaults", () => {

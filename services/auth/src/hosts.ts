@@ -8,6 +8,8 @@ import type { RevocationSink } from "./revocations.js";
 export interface NewHost {
   name: string;
   ssh: SshTarget | null;
+  /** Record terminal sessions: true/false, null follows the global switch. */
+  recordSessions?: boolean | null;
 }
 
 export interface HostPatch {
@@ -15,6 +17,7 @@ export interface HostPatch {
   ssh?: SshTarget | null;
   /** Only null: clears the pinned SSH host key so the next connection pins again. */
   hostKey?: null;
+  recordSessions?: boolean | null;
 }
 
 /** Compared against when an api id is unknown, so both paths hash and compare the same way. */
@@ -46,6 +49,7 @@ export class HostRegistry {
       apiKeyHash: sha256(apiKey),
       ssh: input.ssh,
       hostKey: null,
+      recordSessions: input.recordSessions ?? null,
       createdAt: now,
       updatedAt: now,
     };
@@ -60,6 +64,7 @@ export class HostRegistry {
       ...(patch.name !== undefined ? { name: patch.name } : {}),
       ...(patch.ssh !== undefined ? { ssh: patch.ssh } : {}),
       ...(patch.hostKey === null ? { hostKey: null } : {}),
+      ...(patch.recordSessions !== undefined ? { recordSessions: patch.recordSessions } : {}),
       updatedAt: Date.now(),
     }));
     if (!updated) throw new CodedError("HOST_NOT_FOUND");

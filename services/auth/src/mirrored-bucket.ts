@@ -2,7 +2,7 @@ import type { JetStreamManager } from "@nats-io/jetstream";
 import type { KV, Kvm } from "@nats-io/kv";
 import type { z } from "zod";
 import { CodedError } from "@patchmon-ws/protocol";
-import type { Logger } from "@patchmon-ws/service-kit";
+import { isWrongLastSequence, type Logger } from "@patchmon-ws/service-kit";
 
 import { deleteWhere, modifyWithRetries, type RecordCollection, type Versioned } from "./record-collection.js";
 
@@ -26,11 +26,6 @@ function unavailable(err: unknown): CodedError {
   return err instanceof CodedError
     ? err
     : new CodedError("DEPENDENCY_UNAVAILABLE", "The credential store (NATS JetStream) is unavailable.", { retryAfter: 2, cause: err });
-}
-
-function isWrongLastSequence(err: unknown): boolean {
-  const text = String((err as Error)?.message ?? err);
-  return /wrong last sequence|key exists|10071/i.test(text);
 }
 
 /**

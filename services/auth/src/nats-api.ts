@@ -7,6 +7,7 @@ import {
   PinHostKeyRequest,
   VerifyAccessRequest,
   VerifyAgentRequest,
+  VerifySessionRequest,
 } from "@patchmon-ws/protocol";
 import { serveJson, type Logger } from "@patchmon-ws/service-kit";
 import type { AuthService } from "./auth-service.js";
@@ -34,6 +35,13 @@ export function serveNatsApi(nc: NatsConnection, service: AuthService, logger: L
         ok: true,
         ...(await service.consumeTicket(req.ticket, req.purpose, req.target, req.sourceAddress, req.issueToken)),
       }),
+    }),
+    serveJson(nc, {
+      subject: AuthSubjects.verifySession,
+      queue,
+      request: VerifySessionRequest,
+      logger,
+      handler: async (req) => ({ ok: true, principal: await service.sessions.principalOfSession(req.sessionId, req.userId) }),
     }),
     serveJson(nc, {
       subject: AuthSubjects.verifyAgent,

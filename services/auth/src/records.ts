@@ -61,5 +61,6 @@ export function userView(user: StoredUser): UserView {
 
 export function hostView(host: StoredHost): HostRecord {
   const { apiKeyHash: _hash, ...view } = host;
-  return view;
+  // Hosts stored by older releases have no switch: they follow the global one.
+  return { ...view, recordSessions: view.recordSessions ?? null };
 }

@@ -145,6 +145,16 @@ export class SessionManager {
     return this.principal(await this.activeUser(userId), session.id, session.expiresAt);
   }
 
+  /**
+   * The principal of a live session, re-read now: what a service holding a long-lived socket opened with a ticket
+   * asks after a user_changed event. A session of another user is SESSION_REVOKED (no such session for that user).
+   */
+  async principalOfSession(sessionId: string, userId: string): Promise<Principal> {
+    const session = await this.liveSession(sessionId);
+    if (session.userId !== userId) throw new CodedError("SESSION_REVOKED");
+    return this.principal(await this.activeUser(userId), session.id, session.expiresAt);
+  }
+
   /** A token for another audience bound to the same session (e.g. the bullboard cookie). */
   issueScoped(principal: Principal, audience: Exclude<TokenAudience, "api">): { token: string; expiresAt: number } {
     return this.signer.sign(principal.userId, principal.sessionId, audience, this.lifetimes.scopedTtlSeconds[audience]);

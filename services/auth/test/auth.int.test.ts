@@ -10,6 +10,7 @@ import {
   SessionResponse,
   VerifyAccessReply,
   VerifyAgentReply,
+  VerifySessionReply,
 } from "@patchmon-ws/protocol";
 import { requestJson } from "@patchmon-ws/service-kit";
 import { AuthHttpClient, HttpError, startAuth, startNatsServer, type RunningAuth, type TestNatsServer } from "@patchmon-ws/testkit";
@@ -321,6 +322,16 @@ describe("hosts and agent keys", () => {
     await revocations.waitFor({ kind: "host", id: host.id, reason: "host_deleted" });
   });
 
+  it("keeps a per-host terminal recording switch (null follows the global one)", async () => {
+    const { host } = await api.createHost(adminToken, { name: "recorded" });
+    expect(host.recordSessions).toBeNull();
+    const on = await api.request<{ host: { recordSessions: boolean | null } }>("PATCH", `/api/v1/hosts/${host.id}`, { token: adminToken, body: { recordSessions: true } });
+    expect(on.body.host.recordSessions).toBe(true);
+    expect(await requestJson(nc, AuthSubjects.getHost, { hostId: host.id }, GetHostReply)).toMatchObject({ ok: true, host: { recordSessions: true } });
+    const bad = await raw("PATCH", `/api/v1/hosts/${host.id}`, { token: adminToken, body: { recordSessions: "yes" } });
+    expect(bad).toMatchObject({ status: 400, body: { code: "VALIDATION_FAILED" } });
+  });
+
   it("serves host records and pins an SSH host key on first use only", async () => {
     const { host } = await api.createHost(adminToken, { name: "pinned", ssh: { address: "127.0.0.1", port: 2222, username: "ops" } });
     expect(await requestJson(nc, AuthSubjects.getHost, { hostId: host.id }, GetHostReply)).toMatchObject({ ok: true, host: { ssh: { port: 2222 } } });
@@ -332,6 +343,26 @@ describe("hosts and agent keys", () => {
     const again = await requestJson(nc, AuthSubjects.pinHostKey, { hostId: host.id, algorithm: "ssh-ed25519", fingerprint: "SHA256:other" }, PinHostKeyReply);
     expect(again).toMatchObject({ ok: true, pinned: true, hostKey: { fingerprint: "SHA256:other" } });
     expect(await requestJson(nc, AuthSubjects.getHost, { hostId: "a.b" }, GetHostReply)).toMatchObject({ ok: false, code: "VALIDATION_FAILED" });
+  });
+});
+
+describe("session re-checks (auth.v1.verify.session)", () => {
+  const verifySession = (sessionId: string, userId: string) => requestJson(nc, AuthSubjects.verifySession, { sessionId, userId }, VerifySessionReply);
+
+  it("answer a live session's current principal, and refuse revoked sessions, other users and disabled users", async () => {
+    const user = await api.createUser(adminToken, { username: "rechecked", password: "password-123", permissions: ["can_use_ssh_terminal"] });
+    const login = await api.login(user.username, "password-123");
+    const principal = await verifyAccess(login.accessToken);
+    if (!principal.ok) throw new Error("login token did not verify");
+    const { sessionId, userId } = principal.principal;
+    expect(await verifySession(sessionId, userId)).toMatchObject({ ok: true, principal: { userId, permissions: ["can_use_ssh_terminal"] } });
+    await api.updateUser(adminToken, userId, { permissions: [] });
+    expect(await verifySession(sessionId, userId)).toMatchObject({ ok: true, principal: { permissions: [] } });
+    expect(await verifySession(sessionId, "someone-else")).toMatchObject({ ok: false, code: "SESSION_REVOKED" });
+    await api.updateUser(adminToken, userId, { disabled: true });
+    expect(await verifySession(sessionId, userId)).toMatchObject({ ok: false });
+    expect(await verifySession("no-such-session", userId)).toMatchObject({ ok: false, code: "SESSION_REVOKED" });
+    expect(await verifySession("a.b", userId)).toMatchObject({ ok: false, code: "VALIDATION_FAILED" });
   });
 });
 
@@ -402,6 +433,21 @@ describe("one-time tickets", () => {
     expect(await verifyAccess(reply.token, "bullboard")).toMatchObject({ ok: true, principal: { username: auth.adminUsername } });
     expect(await verifyAccess(reply.token, "api")).toMatchObject({ ok: false, code: "TOKEN_INVALID" });
     expect(await verifyAccess(adminToken, "bullboard")).toMatchObject({ ok: false, code: "TOKEN_INVALID" });
+  });
+
+  it("come from PatchMon's own call too: POST /api/v1/auth/ssh-ticket {hostId}", async () => {
+    const { host } = await api.createHost(adminToken, { name: "patchmon-ticket" });
+    const res = await raw("POST", "/api/v1/auth/ssh-ticket", { token: adminToken, body: { hostId: host.id } });
+    expect(res.status).toBe(200);
+    expect(res.body).toMatchObject({ ticket: expect.any(String), expiresIn: 30 });
+    expect(await consumeTicket(res.body.ticket, "ssh-terminal", host.id)).toMatchObject({ ok: true, principal: { username: auth.adminUsername } });
+    expect((await raw("POST", "/api/v1/auth/ssh-ticket", { token: adminToken, body: { hostId: "no-such-host" } })).body).toMatchObject({ code: "HOST_NOT_FOUND" });
+    expect((await raw("POST", "/api/v1/auth/ssh-ticket", { token: adminToken, body: {} })).status).toBe(400);
+    expect((await raw("POST", "/api/v1/auth/ssh-ticket", { body: { hostId: host.id } })).status).toBe(401);
+    const plain = await api.createUser(adminToken, { username: "no-terminal", password: "password-123" });
+    const plainToken = (await api.login(plain.username, "password-123")).accessToken;
+    const refused = await raw("POST", "/api/v1/auth/ssh-ticket", { token: plainToken, body: { hostId: host.id } });
+    expect(refused).toMatchObject({ status: 403, body: { code: "FORBIDDEN" } });
   });
 
   it("answer malformed NATS requests with VALIDATION_FAILED", async () => {

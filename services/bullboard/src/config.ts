@@ -2,12 +2,6 @@ import { z } from "zod";
 import { commonConfigShape, env, loadConfig } from "@patchmon-ws/service-kit";
 import { BULLMQ_PREFIX_PATTERN, QUEUE_NAME_PATTERN } from "./queue-names.js";
 
-function isOrigin(value: string): boolean {
-  if (!URL.canParse(value)) return false;
-  const url = new URL(value);
-  return (url.protocol === "https:" || url.protocol === "http:") && url.origin === value.replace(/\/+$/, "").toLowerCase();
-}
-
 const nonNegativeInt = (fallback: number) => z.coerce.number().int().min(0).default(fallback);
 
 /** Every variable the bullboard service reads, with its default. The README's configuration table mirrors this. */
@@ -27,9 +21,7 @@ export const bullboardConfigSchema = z.object({
   /** Most queues shown at once (each costs one Redis connection for its live events). */
   MAX_QUEUES: env.positiveInt(200),
   /** Origins allowed to open the live-event socket and to send writes; empty = same origin only. */
-  ALLOWED_ORIGINS: env
-    .list("")
-    .refine((origins) => origins.every(isOrigin), "every entry must be an origin like https://patchmon.example.com (scheme, host, optional port; no path)"),
+  ALLOWED_ORIGINS: env.origins(),
   /** Upper bound of the dashboard cookie's lifetime; the token's own expiry wins when sooner. */
   COOKIE_TTL_SECONDS: env.positiveInt(900),
   /** How long a verified cookie is trusted without asking auth again (at most 1 s so revocation bites fast). */

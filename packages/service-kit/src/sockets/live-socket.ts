@@ -10,6 +10,9 @@ export interface SocketLike {
   pong(data?: Buffer): void;
   close(code: number, reason: string): void;
   terminate(): void;
+  /** Stops reading from the peer (TCP back-pressure), and starts again (ws's pause/resume). */
+  pause?(): void;
+  resume?(): void;
 }
 
 /** ws readyState OPEN. */
@@ -52,8 +55,29 @@ export class LiveSocket<R extends string = LifecycleEndReason> {
   private pingWindowStart = 0;
   private pingsInWindow = 0;
   private warnings: WarningWindow | undefined;
+  private pausedBy: Set<unknown> | undefined;
 
   constructor(readonly socket: SocketLike) {}
+
+  /**
+   * Stops reading the peer's frames on behalf of `holder` (a consumer that cannot keep up): TCP back-pressure then
+   * slows the peer. Reading resumes once every holder let go. Frames already received may still arrive.
+   */
+  pauseReading(holder: unknown): void {
+    const holders = (this.pausedBy ??= new Set());
+    if (holders.size === 0) this.socket.pause?.();
+    holders.add(holder);
+  }
+
+  resumeReading(holder: unknown): void {
+    const holders = this.pausedBy;
+    if (!holders?.delete(holder) || holders.size > 0) return;
+    this.socket.resume?.();
+  }
+
+  get readingPaused(): boolean {
+    return (this.pausedBy?.size ?? 0) > 0;
+  }
 
   /** The ping-flood policy of this connection (subclasses may tighten it). */
   get pingPolicy(): PingFloodPolicy {

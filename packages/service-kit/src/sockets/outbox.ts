@@ -100,6 +100,7 @@ export class BufferedSender<M extends OutboxMessage> {
   private readonly outbox: Outbox<M>;
   private paused = false;
   private stopped = false;
+  private flushWaiters: (() => void)[] | undefined;
   private readonly onSent = (err?: Error) => {
     if (!err) this.flush();
   };
@@ -129,6 +130,15 @@ export class BufferedSender<M extends OutboxMessage> {
     return this.outbox.size;
   }
 
+  /**
+   * Resolves once everything queued so far was handed to the socket (its last messages before a close), or when the
+   * socket is gone; `stop()` does not resolve it.
+   */
+  whenFlushed(): Promise<void> {
+    if (this.outbox.size === 0 || this.socket.readyState !== OPEN) return Promise.resolve();
+    return new Promise<void>((resolve) => (this.flushWaiters ??= []).push(resolve));
+  }
+
   get isPaused(): boolean {
     return this.paused;
   }
@@ -139,6 +149,11 @@ export class BufferedSender<M extends OutboxMessage> {
       const next = this.outbox.shift();
       if (!next) break;
       socket.send(next.json, this.onSent);
+    }
+    if (this.flushWaiters && (this.outbox.size === 0 || socket.readyState !== OPEN)) {
+      const waiters = this.flushWaiters;
+      this.flushWaiters = undefined;
+      for (const resolve of waiters) resolve();
     }
     const pressed = this.outbox.size > 0 || socket.bufferedAmount >= options.highWaterBytes;
     const relieved = this.outbox.size === 0 && socket.bufferedAmount < options.highWaterBytes / 2;

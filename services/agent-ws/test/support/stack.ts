@@ -77,21 +77,7 @@ export function wsUrl(service: { port: number }, version = "v1"): string {
   return `ws://127.0.0.1:${service.port}/api/${version}/agents/ws`;
 }
 
-/** Polls `check` until it returns a truthy value (generous timeout; for events without a callback). */
-export async function eventually<T>(check: () => Promise<T | undefined | null | false> | T | undefined | null | false, timeoutMs = 15_000, what = "condition"): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const value = await check();
-      if (value) return value;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline) throw new Error(`${what} not met within ${timeoutMs} ms${last ? `: ${String(last)}` : ""}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
+export { eventually } from "@patchmon-ws/testkit";
 
 export interface ApiResponse<T = Record<string, unknown>> {
   status: number;
