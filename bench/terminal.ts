@@ -16,7 +16,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ManagedProcess, processRss, REPO_ROOT, startSshd, startStack, eventually, type Stack } from "@patchmon-ws/testkit";
 import { figure, knob, machine, median, percentile, printAndSave, type Figure } from "./lib/report.js";
-import { COMPILED, NODE_ARGS } from "./lib/runtime.js";
+import { benchFile, COMPILED, NODE_ARGS } from "./lib/runtime.js";
 import { bareSsh, terminalWs, type TerminalProbe } from "./lib/terminal-probe.js";
 
 const RUNS = knob("BENCH_RUNS", 3);
@@ -45,9 +45,10 @@ async function echoLatencies(probe: TerminalProbe, count: number): Promise<numbe
     await echoed;
     latencies.push(performance.now() - started);
     if (i % 100 === 99) {
-      const newline = probe.waitFor("\n", 10_000);
-      probe.write("\r");
-      await newline;
+      // A new line (cat's line holds 4095 characters), then one unmeasured key so the newline's echo is behind us.
+      const settled = probe.waitFor("q", 10_000);
+      probe.write("\rq");
+      await settled;
     }
   }
   const prompt = probe.waitFor("BENCH-CAT-DONE-2", 10_000);
@@ -104,11 +105,13 @@ const stack = await startStack({
   services: ["auth", "agent-ws", "terminal-ws"],
   edge: true,
   compiled: COMPILED,
-  serviceEnv: { "terminal-ws": { MAX_SESSIONS_PER_USER: "1000", MAX_SESSIONS_PER_HOST: "1000", RECORD_SESSIONS: "false", LOG_LEVEL: "warn" } },
-  env: { LOG_LEVEL: "warn" },
+  serviceEnv: { "terminal-ws": { MAX_SESSIONS_PER_USER: "1000", MAX_SESSIONS_PER_HOST: "1000", RECORD_SESSIONS: "false" } },
   timeoutMs: 60_000,
 });
 let agent: ManagedProcess | undefined;
+// The floor: a bare ws↔ssh2 relay in its own process (bench/lib/minimal-relay.ts).
+const floor = new ManagedProcess(process.execPath, [...NODE_ARGS, benchFile("lib/minimal-relay"), String(sshd.port), sshd.user.username, sshd.user.password], { cwd: REPO_ROOT });
+const floorPort = Number((await floor.waitForOutput(/\{"port":(\d+)\}/))[1]);
 try {
   const token = await stack.auth.adminToken();
   const ssh = { address: sshd.host, port: sshd.port, username: sshd.user.username };
@@ -134,14 +137,16 @@ try {
   const bareLogin = { host: sshd.host, port: sshd.port, username: sshd.user.username, password: sshd.user.password };
 
   // --- keystroke echo -------------------------------------------------------------------------------------------
-  const echo: Record<"bare" | "direct" | "edge" | "proxy", { p50: number[]; p99: number[] }> = {
+  const echo: Record<"bare" | "floor" | "direct" | "edge" | "proxy", { p50: number[]; p99: number[] }> = {
     bare: { p50: [], p99: [] },
+    floor: { p50: [], p99: [] },
     direct: { p50: [], p99: [] },
     edge: { p50: [], p99: [] },
     proxy: { p50: [], p99: [] },
   };
   const openers: Record<keyof typeof echo, () => Promise<TerminalProbe>> = {
     bare: () => bareSsh(bareLogin),
+    floor: () => terminalWs({ url: `ws://127.0.0.1:${floorPort}/`, origin: "http://127.0.0.1", connect: {} }),
     direct: () => direct(t, "service"),
     edge: () => direct(t, "edge"),
     proxy: () => proxied(t),
@@ -224,6 +229,8 @@ try {
   const figures: Figure[] = [
     figure({ name: "keystroke echo p50, direct (no edge)", value: m(echo.direct.p50), unit: "ms", baseline: m(echo.bare.p50), baselineName: bareName, goals: [{ kind: "ratioMax", value: 1.5 }] }),
     figure({ name: "keystroke echo p99, direct (no edge)", value: m(echo.direct.p99), unit: "ms", baseline: m(echo.bare.p99), baselineName: bareName, goals: [{ kind: "ratioMax", value: 2 }] }),
+    figure({ name: "keystroke echo p50, minimal ws↔ssh2 relay (reference: the cost of one more process)", value: m(echo.floor.p50), unit: "ms", baseline: m(echo.bare.p50), baselineName: bareName }),
+    figure({ name: "keystroke echo p99, minimal ws↔ssh2 relay (reference)", value: m(echo.floor.p99), unit: "ms", baseline: m(echo.bare.p99), baselineName: bareName }),
     figure({ name: "keystroke echo p50, direct through the TLS edge", value: m(echo.edge.p50), unit: "ms", baseline: m(echo.bare.p50), baselineName: bareName, goals: [{ kind: "ratioMax", value: 3 }] }),
     figure({ name: "keystroke echo p99, direct through the TLS edge", value: m(echo.edge.p99), unit: "ms", baseline: m(echo.bare.p99), baselineName: bareName, goals: [{ kind: "ratioMax", value: 4 }] }),
     figure({ name: "keystroke echo p50, proxy through an agent", value: m(echo.proxy.p50), unit: "ms", baseline: m(echo.bare.p50), baselineName: bareName, goals: [{ kind: "ratioMax", value: 4 }] }),
@@ -250,6 +257,7 @@ try {
   });
 } finally {
   await agent?.stop();
+  await floor.stop();
   await stack.stop();
   await sshd.dispose();
   rmSync(dir, { recursive: true, force: true });

@@ -82,6 +82,7 @@ export interface ProxyClient {
   shell(window: PseudoTtyOptions, callback: (error: Error | undefined, channel: ProxyChannel) => void): unknown;
   end(): unknown;
   destroy?(): unknown;
+  setNoDelay?(noDelay: boolean): unknown;
 }
 
 export type SshProxySessionState = "connecting" | "connected" | "failed" | "closed";
@@ -380,6 +381,8 @@ export class SshProxySessions {
     config.authHandler = methods as ConnectConfig["authHandler"];
     try {
       client.connect(config);
+      // Keystrokes are tiny packets: without TCP_NODELAY, Nagle holds each behind the previous one's delayed ACK (~40 ms).
+      client.setNoDelay?.(true);
     } catch (error) {
       this.fail(session, `SSH connection to ${session.where} failed: ${(error as Error).message}`);
     }

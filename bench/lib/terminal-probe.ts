@@ -73,6 +73,8 @@ export async function bareSsh(target: SshTargetLogin, cols = 80, rows = 24): Pro
       client.shell({ term: "xterm-256color", cols, rows }, (err, stream) => (err ? reject(err) : resolve(stream)));
     });
     client.connect({ host: target.host, port: target.port, username: target.username, password: target.password, readyTimeout: 20_000 });
+    // As terminal-ws does: without TCP_NODELAY every keystroke waits for a delayed ACK.
+    client.setNoDelay(true);
   });
   const scanner = new MarkerScanner();
   channel.setEncoding("utf8");

@@ -61,6 +61,8 @@ type State = "awaiting_connect" | "connecting" | "open" | "ended";
 export const PROXY_TARGET_ADDRESS = "localhost";
 const DEFAULT_SSH_PORT = 22;
 const DEFAULT_SSH_USER = "root";
+/** Coalesced output leaves at once beyond this many characters (a data message stays a moderate frame). */
+const MAX_COALESCED_CHARS = 64 * 1024;
 
 /**
  * One browser terminal: the protocol's state machine between the browser and a shell, with everything that makes it
@@ -83,6 +85,9 @@ export class TerminalSession implements Revocable {
   private readonly pressure = new Set<"client" | "recorder">();
   private readonly now: () => number;
   private endedOutcome: TerminalErrorCode | TerminalEndReason | undefined;
+  private pendingOutput: string[] = [];
+  private pendingOutputChars = 0;
+  private outputFlush: NodeJS.Immediate | undefined;
   bytesIn = 0;
   bytesOut = 0;
 
@@ -180,6 +185,8 @@ export class TerminalSession implements Revocable {
   /** Ends the session (idempotent): tells the browser why, closes the socket, the shell, the recording; audits. */
   end(outcome: TerminalErrorCode | TerminalEndReason, message?: string, options: { extra?: Record<string, string>; socketGone?: boolean } = {}): void {
     if (this.state === "ended") return;
+    // Output the shell produced before the end goes first (an `exit`'s last line, an error's context).
+    this.flushOutput();
     const wasStarted = this.startedAt !== undefined;
     this.state = "ended";
     this.endedOutcome = outcome;
@@ -295,12 +302,31 @@ export class TerminalSession implements Revocable {
     this.deps.onLog?.("info", { sessionId: this.sessionId, hostId: this.host.id, user: this.principal.username, mode: this.mode, sshUser: request.username, hostKey: hostKey?.fingerprint, hostKeyStatus: hostKey?.status }, "terminal session opened");
   }
 
+  /**
+   * Output is coalesced: chunks that arrive in one turn of the event loop (one TCP read holds several SSH packets;
+   * a PTY hands sshd 4 KiB at a time) leave as one `data` message at its end. A keystroke's echo is alone and goes
+   * out at once; a flood costs one message (and one socket write) per read instead of one per chunk.
+   */
   private output(text: string): void {
     if (this.state !== "open") return;
     this.bytesOut += text.length;
+    this.pendingOutput.push(text);
+    this.pendingOutputChars += text.length;
+    if (this.pendingOutputChars >= MAX_COALESCED_CHARS) this.flushOutput();
+    else this.outputFlush ??= setImmediate(this.flushOutput);
+  }
+
+  private readonly flushOutput = (): void => {
+    if (this.outputFlush) clearImmediate(this.outputFlush);
+    this.outputFlush = undefined;
+    if (this.pendingOutput.length === 0) return;
+    const text = this.pendingOutput.length === 1 ? this.pendingOutput[0]! : this.pendingOutput.join("");
+    this.pendingOutput = [];
+    this.pendingOutputChars = 0;
+    if (this.state !== "open") return;
     this.recorder?.output(text);
     this.client.send({ type: "data", data: text });
-  }
+  };
 
   private failed(failure: ShellFailure): void {
     this.end(failure.code, failure.message, failure.extra ? { extra: failure.extra } : {});

@@ -159,10 +159,25 @@ describe("a terminal session", () => {
     shell.events!.data("hello\r\n");
     t.send({ type: "input", data: "ls\r" });
     t.send({ type: "resize", cols: 90, rows: 20 });
+    await new Promise((r) => setImmediate(r));
     expect(t.client.of("data").map((m) => m.data)).toEqual(["hello\r\n"]);
     expect(shell.written).toEqual(["ls\r"]);
     expect(shell.resized).toEqual([[90, 20]]);
     expect([t.session.bytesIn, t.session.bytesOut]).toEqual([3, 7]);
+  });
+
+  it("coalesces output of one event-loop turn into one message, flushes big bursts at once, and sends what is pending before the end", async () => {
+    const t = setup();
+    const shell = await t.connect();
+    for (const chunk of ["a", "b", "c"]) shell.events!.data(chunk);
+    expect(t.client.of("data")).toEqual([]);
+    await new Promise((r) => setImmediate(r));
+    expect(t.client.of("data").map((m) => m.data)).toEqual(["abc"]);
+    shell.events!.data("x".repeat(70_000));
+    expect(t.client.of("data").at(-1)?.data).toHaveLength(70_000);
+    shell.events!.data("last words\r\n");
+    shell.events!.ended();
+    expect(t.client.sent.slice(-2)).toEqual([{ type: "data", data: "last words\r\n" }, { type: "closed", code: 1000, reason: "exited" }]);
   });
 
   it("ignores input before the shell is open", async () => {
