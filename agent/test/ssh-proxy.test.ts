@@ -8,7 +8,6 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Readable } from "node:stream";
 import type { AgentToServerMessage } from "@patchmon-ws/protocol";
-import ssh2 from "ssh2";
 import type { ConnectConfig, PseudoTtyOptions } from "ssh2";
 import { afterEach, describe, expect, it } from "vitest";
 import { fingerprintOf } from "../src/known-hosts.js";
@@ -23,11 +22,12 @@ import {
   type SshProxySessionEvent,
 } from "../src/ssh-proxy.js";
 import { captureLogger } from "./support/agents.js";
+import { ed25519KeyPair } from "./support/ssh-keys.js";
 import { waitFor } from "./support/wait.js";
 
 const publicBlob = (line: string) => Buffer.from(line.split(" ")[1] as string, "base64");
-const HOST_KEY = publicBlob(ssh2.utils.generateKeyPairSync("ed25519").public);
-const OTHER_KEY = publicBlob(ssh2.utils.generateKeyPairSync("ed25519").public);
+const HOST_KEY = publicBlob(ed25519KeyPair().public);
+const OTHER_KEY = publicBlob(ed25519KeyPair().public);
 const PASSWORD = "hunter2-secret";
 
 class FakeLink {
@@ -223,7 +223,7 @@ describe("SshProxySessions: refusals", () => {
 describe("SshProxySessions: connecting", () => {
   it("dials with the stock timeouts, keepalives, and the key before the password", () => {
     const h = harness();
-    const key = ssh2.utils.generateKeyPairSync("ed25519").private;
+    const key = ed25519KeyPair().private;
     h.proxy.handle(request("k1", { private_key: key, port: 2222 }));
     h.proxy.handle(request("p1", { private_key: undefined }));
     const [withKey, withPassword] = h.clients as [FakeClient, FakeClient];
@@ -593,7 +593,7 @@ describe("SshProxySessions: the agent connection ending", () => {
 describe("SshProxySessions: logs", () => {
   it("name the session, target, user and outcome, never passwords, keys, passphrases or terminal data", async () => {
     const h = harness();
-    const key = ssh2.utils.generateKeyPairSync("ed25519", { passphrase: "pass-phrase-secret", cipher: "aes256-ctr", rounds: 16 }).private;
+    const key = ed25519KeyPair({ passphrase: "pass-phrase-secret", cipher: "aes256-ctr", rounds: 16 }).private;
     const { channel } = await connect(h, "l1", { private_key: key, passphrase: "pass-phrase-secret" });
     h.proxy.handle({ type: "ssh_proxy_input", session_id: "l1", data: "typed-secret\n" });
     channel.push("screen-secret");

@@ -1,4 +1,4 @@
-import ssh2 from "ssh2";
+import { ed25519KeyPair } from "./support/ssh-keys.js";
 import { describe, expect, it } from "vitest";
 import { sshAuthOf, sshHostProblem, sshPortProblem, sshTargetOf } from "../src/ssh-target.js";
 
@@ -64,8 +64,8 @@ describe("ssh_proxy target validation (as the stock agent)", () => {
 });
 
 describe("ssh_proxy authentication choice", () => {
-  const plain = ssh2.utils.generateKeyPairSync("ed25519").private;
-  const encrypted = ssh2.utils.generateKeyPairSync("ed25519", { passphrase: "open sesame", cipher: "aes256-ctr", rounds: 16 }).private;
+  const plain = ed25519KeyPair().private;
+  const encrypted = ed25519KeyPair({ passphrase: "open sesame", cipher: "aes256-ctr", rounds: 16 }).private;
 
   it("prefers the private key, keeping a password as the fallback", () => {
     expect(sshAuthOf({ private_key: plain, password: "pw" })).toEqual({ auth: { kind: "key", privateKey: plain, passphrase: undefined, password: "pw" } });
@@ -85,7 +85,7 @@ describe("ssh_proxy authentication choice", () => {
   });
 
   it("refuses a public key in place of a private one", () => {
-    const publicKey = ssh2.utils.generateKeyPairSync("ed25519").public;
+    const publicKey = ed25519KeyPair().public;
     expect(sshAuthOf({ private_key: publicKey })).toEqual({ problem: "Invalid private key: this is a public key" });
   });
 
