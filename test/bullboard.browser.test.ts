@@ -10,9 +10,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { randomBytes } from "node:crypto";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { chromium, type BrowserContext, type Page } from "playwright-core";
+import type { BrowserContext, Page } from "playwright-core";
 import { startEdge, type Edge } from "@patchmon-ws/edge";
 import { ALL_QUEUES } from "@patchmon-ws/protocol";
+import { launchBrowser, type TestBrowser } from "@patchmon-ws/testkit";
 import { QueueFixture, createUserSession, startBullboardStack, waitUntil, type BullboardStack } from "./bullboard-harness.js";
 
 /** The few browser globals the page scripts below use (tests compile without the DOM library). */
@@ -23,24 +24,14 @@ declare const document: {
 declare const window: { __reportCsp: (uri: string, directive: string) => void };
 declare const location: { host: string };
 
-const CHROMIUM_ARGS = [
-  "--headless",
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-quic",
-  "--no-first-run",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-];
 
 const EXTRA_QUEUE = "maintenance";
 const discovered = `discovered-${randomBytes(3).toString("hex")}`;
 
 let stack: BullboardStack;
 let edge: Edge;
+let browser: TestBrowser;
 let context: BrowserContext;
-let profileDir: string;
 let stateDir: string;
 const fixtures: QueueFixture[] = [];
 
@@ -56,35 +47,21 @@ beforeAll(async () => {
     upstreams: { bullboard: [stack.board.url], auth: [stack.auth.service.url] },
     stateDir,
   });
-  profileDir = mkdtempSync(join(tmpdir(), "bullboard-chromium-"));
-  context = await chromium.launchPersistentContext(profileDir, {
-    executablePath: "/usr/bin/chromium",
-    args: CHROMIUM_ARGS,
-    headless: true,
-    ignoreHTTPSErrors: true,
-  });
-  // What went wrong in the browser, printed when a test fails (a blank board was seen once on a loaded machine).
-  context.on("page", (page) => {
-    page.on("pageerror", (e) => browserProblems.push(`pageerror ${e.message}`));
-    page.on("requestfailed", (r) => browserProblems.push(`failed ${r.url()} ${r.failure()?.errorText ?? ""}`));
-    page.on("response", (r) => {
-      if (r.status() >= 400) browserProblems.push(`${r.status()} ${r.request().method()} ${r.url()}`);
-    });
-  });
+  browser = await launchBrowser();
+  context = browser.context;
 }, 120_000);
 
-const browserProblems: string[] = [];
+// What went wrong in the browser, printed when a test fails (a blank board was seen once on a loaded machine).
 afterEach((ctx) => {
-  if (ctx.task.result?.state === "fail") console.warn(`browser problems during the test:\n${browserProblems.join("\n")}`);
-  browserProblems.length = 0;
+  const problems = browser.takeProblems();
+  if (ctx.task.result?.state === "fail") console.warn(`browser problems during the test:\n${problems.join("\n")}`);
 });
 
 afterAll(async () => {
-  await context?.close();
+  await browser?.close();
   await edge?.close();
   await Promise.allSettled(fixtures.map((f) => f.close()));
   await stack?.close();
-  if (profileDir) rmSync(profileDir, { recursive: true, force: true });
   if (stateDir) rmSync(stateDir, { recursive: true, force: true });
 });
 
@@ -210,21 +187,14 @@ describe("bullboard in Chromium through the TLS edge", { timeout: 120_000 }, () 
   });
 
   it("refuses the board to a browser without a ticket or cookie", async () => {
-    const freshDir = mkdtempSync(join(tmpdir(), "bullboard-chromium-"));
-    const fresh = await chromium.launchPersistentContext(freshDir, {
-      executablePath: "/usr/bin/chromium",
-      args: CHROMIUM_ARGS,
-      headless: true,
-      ignoreHTTPSErrors: true,
-    });
+    const fresh = await launchBrowser();
     try {
-      const page = await fresh.newPage();
+      const page = await fresh.context.newPage();
       const response = await page.goto(`${edge.url}/bullboard`);
       expect(response?.status()).toBe(401);
       expect(await response?.json()).toMatchObject({ code: "CREDENTIALS_MISSING" });
     } finally {
       await fresh.close();
-      rmSync(freshDir, { recursive: true, force: true });
     }
   });
 });

@@ -12,6 +12,7 @@ import { agentWsConfigSchema } from "../services/agent-ws/src/config.js";
 import { authConfigSchema } from "../services/auth/src/config.js";
 import { bullboardConfigSchema } from "../services/bullboard/src/config.js";
 import { terminalWsConfigSchema } from "../services/terminal-ws/src/config.js";
+import { webConfigSchema } from "../services/web/src/config.js";
 
 const readme = readFileSync(fileURLToPath(new URL("../README.md", import.meta.url)), "utf8");
 
@@ -54,6 +55,7 @@ const services: [string, z.ZodObject][] = [
   ["services/agent-ws", agentWsConfigSchema],
   ["services/terminal-ws", terminalWsConfigSchema as unknown as z.ZodObject],
   ["services/bullboard", bullboardConfigSchema],
+  ["services/web (the browser UI)", webConfigSchema],
 ];
 
 const common = new Set(Object.keys(commonConfigShape));

@@ -48,15 +48,7 @@ async function agentOnline(hostId: string): Promise<AgentStatus> {
 /** A host registered with the test sshd's port (the agent connects to localhost:<port>) and its reference agent. */
 async function hostWithAgent(name: string, sshProxy = true) {
   const created = await t.createHost(name);
-  const agent = new ReferenceAgent({
-    server: t.edgeUrl,
-    ca: t.ca,
-    apiId: created.host.apiId,
-    apiKey: created.apiKey,
-    backoff: { initialMs: 200, maxMs: 1000 },
-    ...(sshProxy ? { sshProxy: { enabled: true, knownHostsFile: join(dir, `${name}-known_hosts`) } } : {}),
-  });
-  agent.on("error", () => undefined);
+  const agent = t.agentFor(created, sshProxy ? join(dir, `${name}-known_hosts`) : undefined);
   agents.push(agent);
   agent.start();
   const status = await agentOnline(created.host.id);

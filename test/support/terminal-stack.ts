@@ -9,11 +9,13 @@ import {
   TestWsClient,
   WsRefused,
   type Stack,
+  type StackOptions,
   type StackServiceSpec,
   type TestSshd,
   type WsClientOptions,
 } from "@patchmon-ws/testkit";
 import type { CreatedHostResponse, HostRecord, Permission } from "@patchmon-ws/protocol";
+import { ReferenceAgent } from "@patchmon-ws/agent";
 
 export interface TerminalStackOptions {
   /** Services besides auth and terminal-ws (e.g. agent-ws replicas for proxy mode). */
@@ -21,6 +23,8 @@ export interface TerminalStackOptions {
   terminalEnv?: Record<string, string>;
   terminalReplicas?: number;
   sshd?: Parameters<typeof startSshd>[0];
+  /** More startStack options (a NATS cluster, restarts, per-service variables merged over the defaults here). */
+  stack?: Omit<StackOptions, "services" | "edge">;
 }
 
 export interface SignedIn {
@@ -42,10 +46,11 @@ export class TerminalStack {
     const sshd = await startSshd(options.sshd ?? { keyboardInteractive: true });
     try {
       const stack = await startStack({
+        timeoutMs: 60_000,
+        ...options.stack,
         services: options.services ?? ["auth", { name: "terminal-ws", replicas: options.terminalReplicas ?? 1 }],
         edge: { healthCheckIntervalMs: 500 },
-        serviceEnv: { "terminal-ws": { RECORD_SESSIONS: "true", ...options.terminalEnv } },
-        timeoutMs: 60_000,
+        serviceEnv: { ...options.stack?.serviceEnv, "terminal-ws": { RECORD_SESSIONS: "true", ...options.stack?.serviceEnv?.["terminal-ws"], ...options.terminalEnv } },
       });
       return new TerminalStack(stack, sshd);
     } catch (err) {
@@ -78,6 +83,21 @@ export class TerminalStack {
       name: `${name}-${++counter}`,
       ...(ssh === null ? {} : { ssh: { address: ssh.address ?? this.sshd.host, port: ssh.port ?? this.sshd.port, username: ssh.username ?? this.sshd.user.username } }),
     });
+  }
+
+  /** The reference agent of a created host, connecting through the edge, not yet started; a known_hosts file lets it proxy SSH. */
+  agentFor(created: CreatedHostResponse, sshProxyKnownHostsFile?: string): ReferenceAgent {
+    const agent = new ReferenceAgent({
+      server: this.edgeUrl,
+      ca: this.ca,
+      apiId: created.host.apiId,
+      apiKey: created.apiKey,
+      backoff: { initialMs: 200, maxMs: 1000 },
+      ...(sshProxyKnownHostsFile ? { sshProxy: { enabled: true, knownHostsFile: sshProxyKnownHostsFile } } : {}),
+    });
+    // Connection errors are expected while replicas die; the tests watch presence instead.
+    agent.on("error", () => undefined);
+    return agent;
   }
 
   async getHost(id: string): Promise<HostRecord> {

@@ -6,13 +6,14 @@
  * - POST /api/v1/agents/commands           BulkCommandRequest → BulkCommandReply
  * - GET  /api/v1/agents/status?hostIds=…   → { hosts: Record<hostId, HostStatus> }
  * - GET  /api/v1/agents/:hostId/status     → { host: HostStatus }
- * - GET  /api/v1/agents/status/stream      SSE: `snapshot`, then `status` / `removed`; ends with `revoked`,
- *                                          `expired` or `closing`
+ * - GET  /api/v1/agents/status/stream      SSE: `snapshot` (or `resumed` and the missed changes, given
+ *                                          Last-Event-ID / ?lastEventId=), then `status` / `removed`; ends with
+ *                                          `revoked`, `expired` or `closing`
  */
 import { z } from "zod";
 import { CommandId, type ServerToAgentType } from "./agent-messages.js";
 import { DeliveryResult, LastDisconnect, MAX_ACK_TIMEOUT_MS, PresenceRecord } from "./agents.js";
-import { ErrorCode } from "./errors.js";
+import { ErrorCodeSchema } from "./replies.js";
 import { HostId } from "./ids.js";
 
 /**
@@ -80,7 +81,7 @@ export const BulkCommandResult = z.union([
   QueuedCommand,
   z.looseObject({ hostId: HostId, commandId: CommandId, status: z.literal("offline") }),
   z.looseObject({ hostId: HostId, commandId: CommandId, status: z.literal("not_found") }),
-  z.looseObject({ hostId: HostId, commandId: CommandId, status: z.literal("failed"), code: ErrorCode, error: z.string() }),
+  z.looseObject({ hostId: HostId, commandId: CommandId, status: z.literal("failed"), code: ErrorCodeSchema, error: z.string() }),
 ]);
 export type BulkCommandResult = z.infer<typeof BulkCommandResult>;
 
@@ -104,9 +105,19 @@ export type HostStatus = z.infer<typeof HostStatus>;
 export const HostStatusesReply = z.looseObject({ hosts: z.record(z.string(), HostStatus) });
 export const HostStatusReply = z.looseObject({ host: HostStatus });
 
-/** The status stream's events (`event:` name → `data:` JSON). `status` and `removed` carry the KV revision as `id:`. */
+/**
+ * The status stream's events (`event:` name → `data:` JSON). `snapshot`, `resumed`, `status` and `removed` carry a
+ * presence KV revision as `id:` (the same on every replica): reconnecting with the last one (`Last-Event-ID` header
+ * or `?lastEventId=`) resumes the stream.
+ */
 export const StatusStreamEvents = {
+  /** The selected hosts as of the revision in its `id:`. */
   snapshot: z.looseObject({ hosts: z.record(z.string(), HostStatus) }),
+  /**
+   * Instead of a snapshot, when the stream resumed from `fromRevision`: the `status` / `removed` events that follow
+   * (in revision order) are everything that changed for the selected hosts up to `toRevision`.
+   */
+  resumed: z.looseObject({ fromRevision: z.number().int().nonnegative(), toRevision: z.number().int().nonnegative() }),
   status: HostStatus,
   removed: z.looseObject({ hostId: HostId }),
   /** The stream's credential was revoked (logout, user disabled…): sign in again. */

@@ -110,6 +110,12 @@ export const ReplicaHeartbeat = z.looseObject({
   startedAt: z.number().int(),
   heartbeatAt: z.number().int(),
   connections: z.number().int().min(0),
+  /**
+   * The replica answers its own subjects (replicaCommand, replicaDeliver). Absent from releases that answered only
+   * per-host subjects: a sender that finds no responders on a replica's subject asks the legacy subject only then,
+   * and otherwise knows at once that the replica is gone (a legacy request to a dead holder waits out its timeout).
+   */
+  replicaSubjects: z.boolean().optional(),
 });
 export type ReplicaHeartbeat = z.infer<typeof ReplicaHeartbeat>;
 

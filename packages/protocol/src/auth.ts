@@ -1,31 +1,13 @@
 /** Messages exchanged with the auth service over NATS, and the user/host shapes other services see. */
 import { z } from "zod";
 import { ApiId, HostId, SessionId, UserId } from "./ids.js";
-import { CodedError } from "./errors.js";
+import { PERMISSIONS, ROLES } from "./permissions.js";
 import { replyOf } from "./replies.js";
 
-export const PERMISSIONS = ["can_use_ssh_terminal", "can_manage_hosts", "can_view_queues", "can_manage_users"] as const;
 export const Permission = z.enum(PERMISSIONS);
 export type Permission = z.infer<typeof Permission>;
-
-export const ROLES = ["admin", "user"] as const;
 export const Role = z.enum(ROLES);
 export type Role = z.infer<typeof Role>;
-
-/** Admins hold every permission; users hold what was granted to them. */
-export function effectivePermissions(role: Role, granted: readonly Permission[]): Permission[] {
-  return role === "admin" ? [...PERMISSIONS] : PERMISSIONS.filter((p) => granted.includes(p));
-}
-
-/** Whether a verified principal may do what `permission` guards (admins may do everything). */
-export function hasPermission(principal: { role: Role; permissions: readonly Permission[] }, permission: Permission): boolean {
-  return principal.role === "admin" || principal.permissions.includes(permission);
-}
-
-/** Throws FORBIDDEN naming the permission when the principal lacks it. */
-export function requirePermission(principal: { role: Role; permissions: readonly Permission[] }, permission: Permission): void {
-  if (!hasPermission(principal, permission)) throw new CodedError("FORBIDDEN", `This needs the ${permission} permission.`);
-}
 
 export const TICKET_PURPOSES = ["ssh-terminal", "bullboard", "agent-status"] as const;
 export const TicketPurpose = z.enum(TICKET_PURPOSES);

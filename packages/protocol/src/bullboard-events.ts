@@ -9,7 +9,7 @@
  */
 import { z } from "zod";
 import { messageUnion } from "./message-union.js";
-import { ErrorCode } from "./errors.js";
+import { ErrorCodeSchema } from "./replies.js";
 
 export const BULLBOARD_EVENTS_PATH = "/bullboard/events";
 export const EVENTS_PROTOCOL_VERSION = 1;
@@ -109,7 +109,7 @@ export const BoardServerMessages = {
   /** Answer to subscribe ("*" = every visible queue). */
   subscribed: z.looseObject({ type: z.literal("subscribed"), queues: z.union([z.literal("*"), z.array(z.string())]) }),
   /** A client message was refused. */
-  error: z.looseObject({ type: z.literal("error"), code: ErrorCode, error: z.string() }),
+  error: z.looseObject({ type: z.literal("error"), code: ErrorCodeSchema, error: z.string() }),
 } as const;
 
 export type BoardServerMessageType = keyof typeof BoardServerMessages;

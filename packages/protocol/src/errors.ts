@@ -1,5 +1,3 @@
-import { z } from "zod";
-
 /**
  * Stable, coded errors (Fastify style). Every rejection a client can see, over HTTP, in an upgrade rejection
  * or in a NATS reply, carries one of these codes. Codes are never reused for another meaning.
@@ -55,9 +53,6 @@ export function errorHeaders(code: ErrorCode): Readonly<Record<string, string>> 
 export function isErrorCode(value: unknown): value is ErrorCode {
   return typeof value === "string" && Object.hasOwn(ErrorCatalogue, value);
 }
-
-/** An error code on the wire; a code this build does not know (from a newer peer) is read as INTERNAL, not refused. */
-export const ErrorCode = z.string().transform((code): ErrorCode => (isErrorCode(code) ? code : "INTERNAL"));
 
 export interface ErrorBody {
   error: string;

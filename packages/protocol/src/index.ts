@@ -3,6 +3,7 @@ export * from "./close-codes.js";
 export * from "./errors.js";
 export * from "./replies.js";
 export * from "./subjects.js";
+export * from "./permissions.js";
 export * from "./auth.js";
 export * from "./queues.js";
 export * from "./agent-messages.js";

@@ -4,7 +4,10 @@
  * (CodedError.fromBody maps codes it does not know to INTERNAL).
  */
 import { z } from "zod";
-import { ErrorCatalogue, type ErrorCode } from "./errors.js";
+import { ErrorCatalogue, isErrorCode, type ErrorCode } from "./errors.js";
+
+/** An error code on the wire; a code this build does not know (from a newer peer) is read as INTERNAL, not refused. */
+export const ErrorCodeSchema = z.string().transform((code): ErrorCode => (isErrorCode(code) ? code : "INTERNAL"));
 
 export const ErrorReply = z.looseObject({
   ok: z.literal(false),

@@ -7,9 +7,12 @@
  *   input    terminal-ws → terminal.v1.relay.<session>.in     RelayInMessage: input, resize, close, credit, keepalive
  *   output   agent-ws    → terminal.v1.relay.<session>.out    RelayOutMessage: connected, data, error, closed, credit, keepalive
  *
- * Ordered and checked: every message that carries session content has a sequence number per direction (core NATS
- * delivers one publisher's messages in order; a gap means loss, and the session ends rather than show corrupt
- * output). Flow control is by credit, in characters of `data`: the agent side may publish output only within the
+ * Ordered, checked and resent: every message that carries session content (credit included) has a sequence number
+ * per direction, and every message carries `ack`, the next number its sender expects. Each side keeps what it sent
+ * until acknowledged and sends it all again after a second without progress (go-back-N), and skips duplicates and
+ * anything past a gap, so a NATS node failing over, or a subscription re-made after a reconnect, loses nothing. A
+ * peer whose messages carry no `ack` (an older release) is never resent to; a gap in its stream ends the session
+ * rather than show corrupt output. Flow control is by credit, in characters of `data`: the agent side may publish output only within the
  * window the terminal side granted (granted again as the browser's socket drains), and the terminal side may
  * publish input only within the window the agent side granted (granted again as the agent's socket drains). Each
  * side sends a keepalive every RELAY_KEEPALIVE_MS; silence for RELAY_TIMEOUT_MS means the other replica died: the
@@ -79,36 +82,33 @@ export const RelayOpenReply = replyOf({
 export type RelayOpenReply = z.infer<typeof RelayOpenReply>;
 
 const Seq = z.number().int().min(0);
+/** On every message: the next sequence number the sender expects from the other side (all below it arrived). */
+const Ack = Seq.optional();
 
 /** Host → browser (agent-ws → terminal-ws). */
 export const RelayOutMessage = z.discriminatedUnion("type", [
   /** The agent opened the shell (`ssh_proxy_connected`). */
-  z.looseObject({ type: z.literal("connected"), seq: Seq, hostKeyFingerprint: z.string().max(128).optional() }),
+  z.looseObject({ type: z.literal("connected"), seq: Seq, ack: Ack, hostKeyFingerprint: z.string().max(128).optional() }),
   /** Terminal output (`ssh_proxy_data`). */
-  z.looseObject({ type: z.literal("data"), seq: Seq, data: z.string() }),
+  z.looseObject({ type: z.literal("data"), seq: Seq, ack: Ack, data: z.string() }),
   /** The agent reported a failure (`ssh_proxy_error`), or the holder lost the agent; `closed` follows. */
-  z.looseObject({ type: z.literal("error"), seq: Seq, message: z.string().max(4096), code: z.string().max(64).optional() }),
+  z.looseObject({ type: z.literal("error"), seq: Seq, ack: Ack, message: z.string().max(4096), code: z.string().max(64).optional() }),
   /** The session is over on the agent side; the last message. */
-  z.looseObject({ type: z.literal("closed"), seq: Seq, reason: z.string().max(256) }),
-  /** Input the holder has written to the agent: the terminal side may send this much more. */
-  z.looseObject({ type: z.literal("credit"), chars: z.number().int().min(1) }),
-  z.looseObject({ type: z.literal("keepalive") }),
+  z.looseObject({ type: z.literal("closed"), seq: Seq, ack: Ack, reason: z.string().max(256) }),
+  /** Input the holder has written to the agent: the terminal side may send this much more. Sequenced since acks. */
+  z.looseObject({ type: z.literal("credit"), seq: Seq.optional(), ack: Ack, chars: z.number().int().min(1) }),
+  z.looseObject({ type: z.literal("keepalive"), ack: Ack }),
 ]);
 export type RelayOutMessage = z.infer<typeof RelayOutMessage>;
 
 /** Browser → host (terminal-ws → agent-ws). */
 export const RelayInMessage = z.discriminatedUnion("type", [
-  z.looseObject({ type: z.literal("input"), seq: Seq, data: z.string() }),
-  z.looseObject({ type: z.literal("resize"), seq: Seq, cols: z.number().int().min(1).max(1000), rows: z.number().int().min(1).max(1000) }),
+  z.looseObject({ type: z.literal("input"), seq: Seq, ack: Ack, data: z.string() }),
+  z.looseObject({ type: z.literal("resize"), seq: Seq, ack: Ack, cols: z.number().int().min(1).max(1000), rows: z.number().int().min(1).max(1000) }),
   /** The browser side ended the session: the holder sends `ssh_proxy_disconnect`; the last message. */
-  z.looseObject({ type: z.literal("close"), seq: Seq, reason: z.string().max(256) }),
-  /** Output delivered to the browser: the agent side may send this much more. */
-  z.looseObject({ type: z.literal("credit"), chars: z.number().int().min(1) }),
-  z.looseObject({ type: z.literal("keepalive") }),
+  z.looseObject({ type: z.literal("close"), seq: Seq, ack: Ack, reason: z.string().max(256) }),
+  /** Output delivered to the browser: the agent side may send this much more. Sequenced since acks. */
+  z.looseObject({ type: z.literal("credit"), seq: Seq.optional(), ack: Ack, chars: z.number().int().min(1) }),
+  z.looseObject({ type: z.literal("keepalive"), ack: Ack }),
 ]);
 export type RelayInMessage = z.infer<typeof RelayInMessage>;
-
-/** Messages of either direction that carry session content (and so a sequence number). */
-export function isSequenced(message: RelayOutMessage | RelayInMessage): message is Extract<RelayOutMessage | RelayInMessage, { seq: number }> {
-  return "seq" in message;
-}

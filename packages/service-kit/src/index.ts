@@ -22,3 +22,6 @@ export * from "./bearer-token.js";
 export * from "./streams/credit.js";
 export * from "./streams/relay-link.js";
 export * from "./jetstream-errors.js";
+export * from "./jetstream-setup.js";
+export * from "./kv-follower.js";
+export * from "./browser-headers.js";

@@ -7,3 +7,18 @@ export function isWrongLastSequence(err: unknown): boolean {
   const text = String((err as Error)?.message ?? err);
   return /wrong last sequence|key exists|10071/i.test(text);
 }
+
+/**
+ * JetStream's answer to creating a stream (or KV bucket) whose name exists with another configuration: "stream name
+ * already in use with a different configuration" (API error 10058).
+ */
+export function isStreamConfigConflict(err: unknown): boolean {
+  const text = String((err as Error)?.message ?? err);
+  return /already in use|10058/i.test(text);
+}
+
+/** JetStream's "stream not found" (API error 10059), also for a KV bucket's stream. */
+export function isStreamNotFound(err: unknown): boolean {
+  const text = String((err as Error)?.message ?? err);
+  return /stream not found|10059/i.test(text);
+}

@@ -1,5 +1,5 @@
 import { createLogger, type Logger } from "./logger.js";
-import { connectNats, natsConnected, type NatsConnection } from "./nats.js";
+import { connectNats, natsConnected, waitForJetStream, type NatsConnection } from "./nats.js";
 import { RevocationHub } from "./revocations.js";
 import { runMain } from "./run-main.js";
 import { ServiceRuntime } from "./service-runtime.js";
@@ -32,6 +32,8 @@ export interface LaunchOptions<C extends CommonConfig> {
   natsName?: string;
   /** Largest JSON request body; default 64 KiB. */
   jsonBodyLimit?: string;
+  /** The service keeps state in JetStream: setup waits until JetStream answers (default true). */
+  usesJetStream?: boolean;
   /**
    * Wires the service: routes, upgrade handler, readiness checks, drain hooks. Drain hooks run in the order they
    * were added, all before NATS is drained.
@@ -78,6 +80,7 @@ export async function launchService<C extends CommonConfig>(options: LaunchOptio
     },
   };
   try {
+    if (options.usesJetStream !== false) await waitForJetStream(nc, logger);
     await options.setup(context);
   } catch (err) {
     await nc.close().catch(() => undefined);

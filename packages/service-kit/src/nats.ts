@@ -45,6 +45,30 @@ export async function connectNats({ servers, name, logger }: NatsOptions): Promi
   return nc;
 }
 
+/**
+ * Waits until JetStream answers on this connection (`$JS.API.INFO`): a service starting beside a NATS cluster that is
+ * still electing its JetStream leader (a compose or Kubernetes start, a node restart) waits instead of dying on its
+ * first bucket. Throws after `timeoutMs`.
+ */
+export async function waitForJetStream(nc: NatsConnection, logger: Logger, timeoutMs = 60_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let logged = false;
+  for (;;) {
+    let problem: string;
+    try {
+      const reply = (await nc.request("$JS.API.INFO", undefined, { timeout: 2000 })).json<{ error?: { description?: string } }>();
+      if (!reply.error) return;
+      problem = reply.error.description ?? "JetStream error";
+    } catch (err) {
+      problem = (err as Error).message;
+    }
+    if (Date.now() > deadline) throw new Error(`JetStream is not available after ${Math.round(timeoutMs / 1000)} s: ${problem}`);
+    if (!logged) logger.warn({ problem }, "waiting for JetStream");
+    logged = true;
+    await new Promise((r) => setTimeout(r, 500));
+  }
+}
+
 const encoder = new TextEncoder();
 
 export function encodeJson(value: unknown): Uint8Array {

@@ -14,6 +14,13 @@ export type ReadinessCheck = () => boolean | Promise<boolean>;
 export type UpgradeHandler = (req: IncomingMessage, socket: Duplex, head: Buffer) => void | Promise<void>;
 export type DrainHook = (reason: "shutdown") => void | Promise<void>;
 
+/**
+ * How long an idle keep-alive HTTP connection stays open: longer than the proxy keeps its idle upstream connections
+ * (Traefik's idleConnTimeout, 90 s), so the proxy closes them first. Were the service first (Node's default is 5 s),
+ * the proxy's next request could race the close on that connection and fail as a 502.
+ */
+export const HTTP_KEEP_ALIVE_TIMEOUT_MS = 95_000;
+
 export interface ServiceRuntimeOptions {
   name: string;
   logger: Logger;
@@ -84,6 +91,7 @@ export class ServiceRuntime {
     this.app.use(express.json({ limit: options.jsonBodyLimit ?? "64kb" }));
 
     this.server = createServer(this.app);
+    this.server.keepAliveTimeout = HTTP_KEEP_ALIVE_TIMEOUT_MS;
     this.server.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) => {
       // A named function, not a closure: a closure here would share this scope and keep `req` (headers,
       // credentials) alive for as long as the upgraded socket lives.

@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { connect as netConnect } from "node:net";
 import { CodedError } from "@patchmon-ws/protocol";
-import { createLogger, ServiceRuntime } from "@patchmon-ws/service-kit";
+import { createLogger, HTTP_KEEP_ALIVE_TIMEOUT_MS, ServiceRuntime } from "@patchmon-ws/service-kit";
 
 const runtimes: ServiceRuntime[] = [];
 afterEach(async () => {
@@ -51,6 +51,13 @@ describe("ServiceRuntime", () => {
     const metrics = await (await fetch(`${base}/metrics`)).text();
     expect(metrics).toContain("http_requests_total");
     expect(metrics).toContain('service="test"');
+  });
+
+  it("keeps idle connections open longer than the proxy keeps its own (Traefik: 90 s), so the proxy closes first", async () => {
+    const { base } = await start();
+    const res = await fetch(`${base}/healthz`);
+    expect(res.headers.get("keep-alive")).toBe(`timeout=${HTTP_KEEP_ALIVE_TIMEOUT_MS / 1000}`);
+    expect(HTTP_KEEP_ALIVE_TIMEOUT_MS).toBeGreaterThan(90_000);
   });
 
   it("answers unknown paths and thrown errors with coded JSON, never leaking internal messages", async () => {

@@ -3,6 +3,8 @@
  *
  * Options (all optional):
  *   natsUrl / redisUrl   connect to these instead of starting nats-server / redis-server
+ *   natsCluster          start a JetStream cluster of this many nats-server nodes instead of one (set the services'
+ *                        KV_REPLICAS yourself, e.g. env: { KV_REPLICAS: "3" })
  *   stateDir             keep NATS and Redis data (and, with logDir unset, logs) here; default a temporary folder
  *                        removed by stop(). With a stateDir, Redis persists (append-only file).
  *   logDir               one log file per process (nats-server.log, redis-server.log, <service>-<n>.log)
@@ -38,6 +40,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Edge, EdgeOptions } from "@patchmon-ws/edge";
 import { AuthHttpClient, type RunningAuth } from "./auth-client.js";
+import { startNatsCluster, type TestNatsCluster } from "./nats-cluster.js";
 import { startNatsServer, type TestNatsServer } from "./nats-server.js";
 import { PortInUseError } from "./ports.js";
 import { startRedisServer, type TestRedisServer } from "./redis-server.js";
@@ -56,6 +59,7 @@ export interface StackEdgeOptions extends Partial<Omit<EdgeOptions, "upstreams">
 export interface StackOptions {
   natsUrl?: string;
   redisUrl?: string;
+  natsCluster?: number;
   stateDir?: string;
   logDir?: string;
   services?: readonly (string | StackServiceSpec)[];
@@ -80,6 +84,8 @@ export interface Stack {
   redisUrl: string;
   /** The servers this stack started; undefined when it connected to a given URL. */
   nats: TestNatsServer | undefined;
+  /** The cluster this stack started (natsCluster), else undefined. */
+  natsCluster: TestNatsCluster | undefined;
   redis: TestRedisServer | undefined;
   /** Live replicas by service name (a restarted replica replaces its entry). */
   services: Record<string, RunningService[]>;
@@ -169,9 +175,14 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
 
   try {
     let nats: TestNatsServer | undefined;
+    let natsCluster: TestNatsCluster | undefined;
     let redis: TestRedisServer | undefined;
     const logFile = (name: string) => (logDir ? { logFile: join(logDir, `${name}.log`) } : {});
-    if (!options.natsUrl) {
+    if (!options.natsUrl && options.natsCluster) {
+      natsCluster = await startNatsCluster({ size: options.natsCluster, dataDir: join(stateDir, "nats-cluster") });
+      daemonStoppers.push(() => natsCluster!.dispose());
+      say(`nats-server cluster (JetStream, ${options.natsCluster} nodes) on ${natsCluster.url}`);
+    } else if (!options.natsUrl) {
       nats = await startNatsServer({ dataDir: join(stateDir, "nats"), ...logFile("nats-server") });
       daemonStoppers.push(() => nats!.dispose());
       say(`nats-server (JetStream) on ${nats.url}, data in ${nats.dataDir}`);
@@ -181,7 +192,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       daemonStoppers.push(() => redis!.dispose());
       say(`redis-server on ${redis.url}, data in ${redis.dataDir}`);
     }
-    const natsUrl = options.natsUrl ?? nats!.url;
+    const natsUrl = options.natsUrl ?? natsCluster?.url ?? nats!.url;
     const redisUrl = options.redisUrl ?? redis!.url;
     const context: StackContext = { natsUrl, redisUrl, admin, jwtSecret, cheapPasswordHashes: options.cheapPasswordHashes ?? true };
 
@@ -291,6 +302,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       natsUrl,
       redisUrl,
       nats,
+      natsCluster,
       redis,
       services,
       service(name) {

@@ -298,7 +298,8 @@ export class AgentGateway implements ConnectionEvents {
   reconcile(current: (hostId: string) => PresenceRecord | null): number {
     let rewritten = 0;
     for (const connection of this.registry.values()) {
-      if (!connection.open || this.options.presence.busy(connection.hostId)) continue;
+      // A connection still in its hello wait records itself; reconciling it too would write it twice.
+      if (!connection.open || !connection.presenceRecorded || this.options.presence.busy(connection.hostId)) continue;
       const record = current(connection.hostId);
       if (describesConnection(record, connection.connectionId)) continue;
       if (!mayWriteConnect(record, connection)) continue;

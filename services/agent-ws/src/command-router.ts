@@ -22,10 +22,10 @@ export interface CommandRouterOptions {
   /** Per-host requests in flight during a multi-host send. */
   concurrency?: number;
   /**
-   * Whether a replica still heartbeats. A live holder without a command subject is an older release (it answers
-   * only its per-host subjects): during a rolling deploy it is asked there instead of being taken for gone.
+   * Whether a replica is alive and of an older release that answers only per-host subjects: during a rolling deploy
+   * such a holder is asked there instead of being taken for gone. A holder of this release without responders is gone.
    */
-  replicaAlive?: (replicaId: string) => Promise<boolean>;
+  olderRelease?: (replicaId: string) => Promise<boolean>;
   /** The holder once presence catches up with a connection that is being recorded (null: offline). */
   settledOwnerOf?: (hostId: string) => Promise<string | null>;
   logger: Logger;
@@ -86,13 +86,13 @@ export class CommandRouter {
 
   /**
    * One request to the replica presence names as the holder; a replica that is gone answers as not_held. A live one
-   * without a command subject is an older release, asked on the legacy per-host subject.
+   * of an older release (no replica subjects) is asked on the legacy per-host subject.
    */
   private async ask(replica: string, target: Target, message: ServerToAgentMessage, options: DeliveryOptions): Promise<DeliveryResult> {
     const request: CommandDeliveryRequest = { hostId: target.hostId, commandId: target.commandId, message, ...options };
     const result = await this.request(AgentSubjects.replicaCommand(replica), request, options);
     if (result !== "no_responders") return result;
-    const older = await this.options.replicaAlive?.(replica).catch(() => false);
+    const older = await this.options.olderRelease?.(replica).catch(() => false);
     if (!older) return { ...target, status: "not_held", replica };
     const legacy = await this.request(AgentSubjects.command(target.hostId), request, options);
     return legacy === "no_responders" ? { ...target, status: "not_held", replica } : legacy;

@@ -5,7 +5,7 @@ import { parseBody, parseOperatorCommand } from "./command-request.js";
 import type { CommandService } from "./command-service.js";
 import { hostStatus, parseHostSelection, type HostStatus } from "./host-selection.js";
 import type { PresenceView } from "./presence-view.js";
-import type { StatusStreams } from "./status-streams.js";
+import { parseLastEventId, type StatusStreams } from "./status-streams.js";
 import type { UserAccess } from "./user-access.js";
 
 export interface HttpApiDeps {
@@ -29,7 +29,8 @@ function hostIdParam(value: unknown): string {
  * - POST /api/v1/agents/commands           send one command to many hosts or "all" (can_manage_hosts)
  * - GET  /api/v1/agents/status?hostIds=…   presence of the named hosts (all known hosts when omitted)
  * - GET  /api/v1/agents/:hostId/status     presence of one host
- * - GET  /api/v1/agents/status/stream?hostIds=…|all[&ticket=…]   SSE: snapshot, then every change
+ * - GET  /api/v1/agents/status/stream?hostIds=…|all[&ticket=…][&lastEventId=…]   SSE: snapshot (or `resumed` and
+ *        the missed changes, when resuming from Last-Event-ID / lastEventId), then every change
  */
 export function registerHttpApi(deps: HttpApiDeps): void {
   const { app, trust, access, commands, view, streams } = deps;
@@ -72,7 +73,8 @@ export function registerHttpApi(deps: HttpApiDeps): void {
     const source = trust.clientAddress(req);
     const principal = ticket ? await access.consumeStatusTicket(ticket, source) : await principalOf(req);
     const selection = parseHostSelection(req.query.hostIds ?? "all");
-    streams.open(res, principal, selection);
+    const since = parseLastEventId(req.query.lastEventId, req.headers["last-event-id"]);
+    streams.open(res, principal, selection, since);
   });
 
   app.get("/api/v1/agents/status", async (req: Request, res: Response) => {

@@ -1,6 +1,8 @@
 import type { KV, KvEntry } from "@nats-io/kv";
-import { PresenceRecord } from "@patchmon-ws/protocol";
-import type { Logger } from "@patchmon-ws/service-kit";
+import type { NatsConnection } from "@nats-io/transport-node";
+import { AgentBuckets, PresenceRecord } from "@patchmon-ws/protocol";
+import { KvFollower, type Logger } from "@patchmon-ws/service-kit";
+import { changesSince, DEFAULT_REMOVAL_LOG_LIMIT, RemovalLog, type ChangesSince, type ResumableState } from "./presence-history.js";
 
 export interface VersionedRecord {
   record: PresenceRecord;
@@ -16,10 +18,15 @@ export interface PresenceChange {
 
 export type PresenceListener = (change: PresenceChange) => void;
 
+export interface PresenceViewOptions {
+  /** Removals remembered for status streams that resume (default 10 000); older ones make a resume a snapshot. */
+  removalLogLimit?: number;
+  /** How often the watch is checked against the bucket (KvFollower); default 5000 ms. */
+  checkEveryMs?: number;
+}
+
 const encoder = new TextEncoder();
 
-/** Longest wait for the bucket's current content at start-up. */
-const INITIAL_LOAD_TIMEOUT_MS = 15_000;
 /** Distinct repeated values (replica ids, versions, addresses) shared across records at most. */
 const MAX_SHARED_STRINGS = 4096;
 
@@ -28,61 +35,66 @@ export function encodeRecord(record: PresenceRecord): Uint8Array {
 }
 
 /**
- * Every replica's in-memory copy of the presence bucket, fed by a KV watch: status queries and streams read it
- * without a round trip, and listeners (status streams) see every change cluster-wide in revision order.
+ * Every replica's in-memory copy of the presence bucket, fed by a KV watch that survives NATS failures (KvFollower):
+ * status queries and streams read it without a round trip.
+ *
+ * Two audiences. Reads (`get`, `values`) and `subscribe` listeners see this replica's own writes at once
+ * (`remember`), before the watch echoes them. Status streams (`follow`, `confirmed`, `changesSince`) see the bucket
+ * as the watch delivers it: every change once, strictly in revision order, own writes when their echo arrives — the
+ * same sequence on every replica, so a stream's last revision means the same everywhere and a client may resume
+ * from it on any replica. For that the view also remembers recent removals (bounded, `RemovalLog`).
  */
-export class PresenceView {
+export class PresenceView implements ResumableState {
   private readonly records = new Map<string, VersionedRecord>();
+  /**
+   * Hosts whose record in `records` is an own write the watch has not delivered yet: what the watch last applied
+   * for them (null: no record). Always a subset of `records`' keys.
+   */
+  private readonly unconfirmed = new Map<string, VersionedRecord | null>();
   private readonly strings = new Map<string, string>();
   private readonly listeners = new Set<PresenceListener>();
-  private stopWatch: (() => void) | undefined;
+  private readonly followers = new Set<PresenceListener>();
+  private readonly follower: KvFollower;
   private readyFlag = false;
+  /** The last revision the watch delivered: every change up to it is applied. */
+  private watched = 0;
+  readonly removals: RemovalLog;
 
   constructor(
     readonly kv: KV,
+    nc: Pick<NatsConnection, "status">,
     private readonly logger: Logger,
-  ) {}
+    options: PresenceViewOptions = {},
+  ) {
+    this.removals = new RemovalLog(options.removalLogLimit ?? DEFAULT_REMOVAL_LOG_LIMIT);
+    this.follower = new KvFollower(kv, nc, {
+      name: AgentBuckets.presence,
+      logger,
+      ...(options.checkEveryMs ? { checkEveryMs: options.checkEveryMs } : {}),
+      onEntry: (entry) => this.apply(entry),
+      onSynced: (revision) => this.synced(revision),
+    });
+  }
 
-  /** Starts the watch; resolves once the bucket's current content is loaded. */
+  /** Starts the watch; resolves once the bucket's current content is loaded (or after 15 s, loading on). */
   async start(): Promise<void> {
-    const status = await this.kv.status();
-    const lastAtStart = status.streamInfo.state.last_seq;
-    const empty = status.streamInfo.state.messages === 0;
-    const watch = await this.kv.watch();
-    this.stopWatch = () => watch.stop();
-    let markReady: () => void = () => {};
-    const ready = new Promise<void>((resolve) => (markReady = resolve));
-    if (empty) {
-      this.readyFlag = true;
-      markReady();
-    }
-    void (async () => {
-      for await (const entry of watch) {
-        this.apply(entry);
-        if (!this.readyFlag && (entry.revision >= lastAtStart || entry.delta === 0)) {
-          this.readyFlag = true;
-          markReady();
-        }
-      }
-    })().catch((err: unknown) => this.logger.error({ err }, "presence watch ended"));
-    // Never hang start-up on the initial load: serve what arrived and keep applying the rest as it comes.
-    const fallback = setTimeout(() => {
-      if (this.readyFlag) return;
-      this.logger.warn({ loaded: this.records.size }, "presence mirror not fully loaded in time; continuing");
-      this.readyFlag = true;
-      markReady();
-    }, INITIAL_LOAD_TIMEOUT_MS);
-    await ready;
-    clearTimeout(fallback);
+    await this.follower.start();
+    this.readyFlag = true;
   }
 
   stop(): void {
-    this.stopWatch?.();
+    this.follower.stop();
     this.listeners.clear();
+    this.followers.clear();
   }
 
   get ready(): boolean {
     return this.readyFlag;
+  }
+
+  /** The highest revision the watch delivered: the view reflects every change of the bucket up to it. */
+  get revision(): number {
+    return this.watched;
   }
 
   get(hostId: string): VersionedRecord | undefined {
@@ -97,9 +109,40 @@ export class PresenceView {
     return this.records.size;
   }
 
+  /** Every change as soon as this replica knows it: own writes at once (possibly ahead of other replicas' earlier ones). */
   subscribe(listener: PresenceListener): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
+  }
+
+  /**
+   * Every change as the watch delivers it: once each, in revision order, own writes included when their echo
+   * arrives (status streams: a client that saw revision R has seen every change up to R).
+   */
+  follow(listener: PresenceListener): () => void {
+    this.followers.add(listener);
+    return () => this.followers.delete(listener);
+  }
+
+  /** A host's record as followers were told it (an own write the watch has not echoed yet is not included). */
+  confirmed(hostId: string): VersionedRecord | undefined {
+    return this.unconfirmed.has(hostId) ? (this.unconfirmed.get(hostId) ?? undefined) : this.records.get(hostId);
+  }
+
+  /** Every record as followers were told it. */
+  *confirmedValues(): IterableIterator<VersionedRecord> {
+    for (const [hostId, versioned] of this.records) {
+      if (!this.unconfirmed.has(hostId)) yield versioned;
+      else {
+        const confirmed = this.unconfirmed.get(hostId);
+        if (confirmed) yield confirmed;
+      }
+    }
+  }
+
+  /** What changed after revision `since` (for the selected hosts; null: all), or null when this view cannot tell. */
+  changesSince(since: number, hostIds: readonly string[] | null): ChangesSince | null {
+    return changesSince(this, since, hostIds);
   }
 
   /**
@@ -133,31 +176,61 @@ export class PresenceView {
   }
 
   /**
-   * Applies a write this replica just made, so its own reads (and its status streams) see it before the watch
-   * echoes it back; the echo is then recognised by its revision and not announced twice.
+   * Applies a write this replica just made, so its own reads and `subscribe` listeners see it before the watch
+   * echoes it back; the echo is then recognised by its revision and not announced to them twice. Followers (status
+   * streams) get it with the echo, in its place in revision order.
    */
   remember(hostId: string, record: PresenceRecord, revision: number): void {
+    // The watch already delivered this revision (this write, or a later change of the host that superseded it).
+    if (revision <= this.watched) return;
     const current = this.records.get(hostId);
     if (current && current.revision >= revision) return;
+    if (!this.unconfirmed.has(hostId)) this.unconfirmed.set(hostId, current ?? null);
     this.records.set(hostId, { record, revision });
     this.emit({ hostId, record, revision });
   }
 
+  /**
+   * Everything up to `revision` is applied: after a load or a resync, which skips changes superseded meanwhile (and
+   * never sees removals of an emptied bucket), so removals before it are no longer known (a resume becomes a snapshot).
+   */
+  private synced(revision: number): void {
+    if (revision <= this.watched) return;
+    this.watched = revision;
+    this.removals.forgetUpTo(revision);
+  }
+
   private apply(entry: KvEntry): void {
+    // The follower delivers each revision once, in stream order.
+    if (entry.revision <= this.watched) return;
+    this.watched = entry.revision;
     const hostId = entry.key;
-    const current = this.records.get(hostId);
-    if (current && current.revision > entry.revision) return;
-    if (entry.operation !== "PUT") {
-      this.records.delete(hostId);
-      this.emit({ hostId, record: null, revision: entry.revision });
-      return;
+    let record: PresenceRecord | null = null;
+    if (entry.operation === "PUT") {
+      const decoded = this.decode(entry);
+      if (!decoded) return;
+      record = decoded;
     }
-    const record = this.decode(entry);
-    if (!record) return;
-    // A write remembered locally comes back through the watch with the same revision: already applied.
-    const alreadyKnown = current?.revision === entry.revision;
-    this.records.set(hostId, { record, revision: entry.revision });
-    if (!alreadyKnown) this.emit({ hostId, record, revision: entry.revision });
+    const change: PresenceChange = { hostId, record, revision: entry.revision };
+    const current = this.records.get(hostId);
+    if (current && current.revision > entry.revision) {
+      // An own write newer than this entry is applied already: reads keep it, followers move on to this entry.
+      this.unconfirmed.set(hostId, record ? { record, revision: entry.revision } : null);
+    } else {
+      this.unconfirmed.delete(hostId);
+      if (record) {
+        // A write remembered locally comes back through the watch with the same revision: already announced.
+        const alreadyKnown = current?.revision === entry.revision;
+        this.records.set(hostId, { record, revision: entry.revision });
+        if (!alreadyKnown) this.emit(change);
+      } else {
+        this.records.delete(hostId);
+        this.emit(change);
+      }
+    }
+    if (record) this.removals.restored(hostId);
+    else this.removals.add(hostId, entry.revision);
+    this.notify(this.followers, change);
   }
 
   private decode(entry: KvEntry): PresenceRecord | undefined {
@@ -209,7 +282,11 @@ export class PresenceView {
   }
 
   private emit(change: PresenceChange): void {
-    for (const listener of this.listeners) {
+    this.notify(this.listeners, change);
+  }
+
+  private notify(listeners: Set<PresenceListener>, change: PresenceChange): void {
+    for (const listener of listeners) {
       try {
         listener(change);
       } catch (err) {

@@ -96,10 +96,14 @@ export class PresenceWriter {
     });
   }
 
-  /** The host was deleted: its record goes (after any queued write of its last connection). */
+  /**
+   * The host was deleted: its record goes (after any queued write of its last connection). A delete marker, not a
+   * purge: a purge is a rollup, and nats-server 2.9 then lets watchers skip other keys' writes made at that moment
+   * (every replica's mirror would miss them). With history 1 the marker replaces the record just the same.
+   */
   remove(hostId: string): Promise<void> {
     return this.enqueue(hostId, async () => {
-      await this.retrying(() => this.view.kv.purge(hostId).then(() => 0));
+      await this.retrying(() => this.view.kv.delete(hostId).then(() => 0));
     });
   }
 

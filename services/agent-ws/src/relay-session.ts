@@ -202,7 +202,7 @@ export class RelaySession {
     for (const frame of frames) this.writeFrame(frame);
     this.inputChain = this.inputChain.then(() => {
       const grant = this.inputCredit.deliveredNow(data.length);
-      if (grant > 0 && !this.ended) this.link.send({ type: "credit", chars: grant }, false);
+      if (grant > 0 && !this.ended) this.link.send({ type: "credit", chars: grant }, true);
     });
   }
 

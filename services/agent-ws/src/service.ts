@@ -37,7 +37,7 @@ export async function setupAgentWs({ config, logger, runtime, nc, revocations }:
   logger.info({ replicaId, apiVersions: config.API_VERSIONS }, "starting agent-ws");
   const auth = new AuthClient(nc, config.AUTH_TIMEOUT_MS);
   const buckets = await openAgentWsBuckets(nc, { replicas: config.KV_REPLICAS, replicaTtlMs: config.REPLICA_TTL_MS }, logger);
-  const view = new PresenceView(buckets.presence, logger);
+  const view = new PresenceView(buckets.presence, nc, logger);
   await view.start();
   const writer = new PresenceWriter(view, { logger, onWriteFailure: () => metrics.presenceWriteFailures.inc() });
 
@@ -94,7 +94,7 @@ export async function setupAgentWs({ config, logger, runtime, nc, revocations }:
     replicaId,
     helloGraceMs: config.HELLO_GRACE_MS,
     logger,
-    replicaAlive: (id) => directory.isAlive(id),
+    olderRelease: (id) => directory.isOlderRelease(id),
     // A host whose record changed this recently may be reconnecting: its new connection is recorded within the
     // hello wait plus a KV write.
     settledOwnerOf: (hostId) => view.connectedOwner(hostId, PRESENCE_SETTLE_MS),

@@ -2,6 +2,7 @@ import type { ServerResponse } from "node:http";
 import { CodedError, type Principal } from "@patchmon-ws/protocol";
 import type { Logger } from "@patchmon-ws/service-kit";
 import { hostStatus, type HostSelection, type HostStatus } from "./host-selection.js";
+import type { ChangesSince } from "./presence-history.js";
 import type { PresenceChange, PresenceView } from "./presence-view.js";
 import { sseComment, sseEvent, sseRetry } from "./sse.js";
 
@@ -20,6 +21,31 @@ interface Stream {
   selection: HostSelection;
   ids: Set<string> | null;
   expiry: NodeJS.Timeout;
+  /** Every change up to this revision was sent (in the snapshot or the resume): later live changes only. */
+  sent: number;
+  /** Live changes that arrived while the snapshot or resume was being written; sent after it. */
+  held: PresenceChange[] | null;
+}
+
+/** What a status stream needs of the presence view: the bucket as its watch delivers it, in revision order. */
+export type StatusSource = Pick<PresenceView, "follow" | "confirmed" | "confirmedValues" | "changesSince" | "revision">;
+
+/** Longest Last-Event-ID / lastEventId accepted (digits). */
+const MAX_EVENT_ID_DIGITS = 16;
+
+/**
+ * The revision a client resumes from: the `lastEventId` query parameter, else the `Last-Event-ID` header (what
+ * EventSource sends when it reconnects by itself); undefined when neither is given (an empty value counts as none,
+ * as an empty SSE id resets it). Throws VALIDATION_FAILED unless it is a non-negative integer.
+ */
+export function parseLastEventId(query: unknown, header: unknown): number | undefined {
+  const given = (value: unknown) => value !== undefined && value !== "";
+  const [value, name] = given(query) ? [query, "lastEventId"] : given(header) ? [header, "Last-Event-ID"] : [undefined, ""];
+  if (value === undefined) return undefined;
+  if (typeof value !== "string" || value.length > MAX_EVENT_ID_DIGITS || !/^[0-9]+$/.test(value)) {
+    throw new CodedError("VALIDATION_FAILED", `${name} must be a non-negative integer (the id of the last event received)`);
+  }
+  return Number(value);
 }
 
 /** How long an EventSource waits before reconnecting after the stream ends. */
@@ -30,6 +56,10 @@ const RECONNECT_HINT_MS = 3000;
  * and then carries every presence change, cluster-wide (the presence view watches the KV bucket), so the UI never
  * polls per host. A stream ends when its credential expires or is revoked, or the replica drains; EventSource
  * then reconnects with a fresh ticket.
+ *
+ * Every event's `id:` is a presence revision (the same on every replica) from which the client can resume: a
+ * client reconnecting with it (`Last-Event-ID` or `?lastEventId=`) gets `resumed` and only the changes it missed
+ * when the view can prove them (`changesSince`), else a fresh snapshot.
  */
 export class StatusStreams {
   private readonly streams = new Set<Stream>();
@@ -38,11 +68,11 @@ export class StatusStreams {
   private readonly maxBuffered: number;
 
   constructor(
-    private readonly view: Pick<PresenceView, "values" | "get" | "subscribe">,
+    private readonly view: StatusSource,
     private readonly options: StatusStreamsOptions,
   ) {
     this.maxBuffered = options.maxBufferedBytes ?? 1024 * 1024;
-    this.unsubscribe = view.subscribe((change) => this.broadcast(change));
+    this.unsubscribe = view.follow((change) => this.broadcast(change));
     this.keepalive = setInterval(() => {
       for (const stream of this.streams) this.write(stream, sseComment("keepalive"));
     }, options.keepaliveMs);
@@ -62,7 +92,11 @@ export class StatusStreams {
     }
   }
 
-  open(res: ServerResponse, principal: Principal, selection: HostSelection): void {
+  /**
+   * Opens a stream: a snapshot, or — given the revision the client last saw (`since`) and when the view can prove
+   * what changed after it — `resumed` and those changes; then every change as it comes.
+   */
+  open(res: ServerResponse, principal: Principal, selection: HostSelection, since?: number): void {
     this.checkCapacity(principal);
     res.writeHead(200, {
       "Content-Type": "text/event-stream; charset=utf-8",
@@ -77,12 +111,23 @@ export class StatusStreams {
       selection,
       ids: selection.all ? null : new Set(selection.ids),
       expiry: setTimeout(() => this.end(stream, "expired", "the credential behind this stream expired"), Math.min(untilExpiry, 2 ** 31 - 1)),
+      sent: 0,
+      held: [],
     };
+    // Live changes are followed from here on; they wait in `held` until the snapshot or resume is out.
     this.streams.add(stream);
     this.options.onCountChange?.(this.streams.size);
     res.on("close", () => this.forget(stream));
-    res.write(sseRetry(RECONNECT_HINT_MS));
-    res.write(sseEvent("snapshot", { hosts: this.snapshot(selection) }));
+    try {
+      res.write(sseRetry(RECONNECT_HINT_MS));
+      const resume = since === undefined ? null : this.view.changesSince(since, selection.all ? null : selection.ids);
+      if (resume) this.writeResume(stream, resume);
+      else this.writeSnapshot(stream);
+    } finally {
+      const held = stream.held ?? [];
+      stream.held = null;
+      for (const change of held) this.send(stream, change);
+    }
   }
 
   /** Ends the streams of a user or a session (revocation). */
@@ -103,25 +148,45 @@ export class StatusStreams {
     this.unsubscribe();
   }
 
-  private snapshot(selection: HostSelection): Record<string, HostStatus> {
+  /** The state of the selected hosts as of `view.revision`, which is its id: a client that saw it resumes from there. */
+  private writeSnapshot(stream: Stream): void {
+    const revision = this.view.revision;
     const hosts: Record<string, HostStatus> = {};
-    if (selection.all) {
-      for (const { record } of this.view.values()) hosts[record.hostId] = hostStatus(record.hostId, record);
+    if (stream.selection.all) {
+      for (const { record } of this.view.confirmedValues()) hosts[record.hostId] = hostStatus(record.hostId, record);
     } else {
-      for (const id of selection.ids) hosts[id] = hostStatus(id, this.view.get(id)?.record);
+      for (const id of stream.selection.ids) hosts[id] = hostStatus(id, this.view.confirmed(id)?.record);
     }
-    return hosts;
+    stream.res.write(sseEvent("snapshot", { hosts }, revision));
+    stream.sent = revision;
+  }
+
+  /**
+   * `resumed`, then the missed changes in revision order. Its id stays `fromRevision` while changes follow (each
+   * moves the client's position on, so a stream cut in the middle resumes where it was cut), else `toRevision`.
+   */
+  private writeResume(stream: Stream, { fromRevision, toRevision, changes }: ChangesSince): void {
+    const id = changes.length > 0 ? fromRevision : toRevision;
+    const frames = [sseEvent("resumed", { fromRevision, toRevision }, id)];
+    for (const change of changes) frames.push(frame(change));
+    stream.res.write(frames.join(""));
+    stream.sent = toRevision;
   }
 
   private broadcast(change: PresenceChange): void {
-    if (this.streams.size === 0) return;
-    const frame = change.record
-      ? sseEvent("status", hostStatus(change.hostId, change.record), change.revision)
-      : sseEvent("removed", { hostId: change.hostId }, change.revision);
+    let rendered: string | undefined;
     for (const stream of this.streams) {
       if (stream.ids && !stream.ids.has(change.hostId)) continue;
-      this.write(stream, frame);
+      if (stream.held) stream.held.push(change);
+      else this.send(stream, change, (rendered ??= frame(change)));
     }
+  }
+
+  /** A live change, unless the snapshot or resume already covered it. */
+  private send(stream: Stream, change: PresenceChange, rendered = frame(change)): void {
+    if (change.revision <= stream.sent || !this.streams.has(stream)) return;
+    stream.sent = change.revision;
+    this.write(stream, rendered);
   }
 
   private write(stream: Stream, chunk: string): void {
@@ -146,4 +211,10 @@ export class StatusStreams {
     clearTimeout(stream.expiry);
     this.options.onCountChange?.(this.streams.size);
   }
+}
+
+function frame(change: PresenceChange): string {
+  return change.record
+    ? sseEvent("status", hostStatus(change.hostId, change.record), change.revision)
+    : sseEvent("removed", { hostId: change.hostId }, change.revision);
 }

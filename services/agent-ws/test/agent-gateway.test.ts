@@ -310,6 +310,15 @@ describe("AgentGateway", () => {
     expect(presence.connects).toHaveLength(2);
   });
 
+  it("reconcile leaves a connection still in its hello wait alone (it records itself once)", async () => {
+    const { gateway, presence, accept } = setup();
+    accept("h1");
+    expect(gateway.reconcile(() => null)).toBe(0);
+    await afterHelloWait();
+    await flush();
+    expect(presence.connects).toHaveLength(1);
+  });
+
   it("a revocation event closes the host's agent at once: 4001 for a rotated key, 4005 for a deleted host", () => {
     const { gateway, accept, revocations } = setup();
     const rotated = accept("h1");

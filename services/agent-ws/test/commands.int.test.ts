@@ -111,34 +111,33 @@ describe("agent-ws commands, status and revocation", () => {
     await observed.agent.stop();
   });
 
+  /**
+   * Writes what a replica that is not running here would leave in the buckets: its heartbeat (with `heartbeat`'s
+   * extra fields) and the host's presence naming it. `beat` heartbeats again; `remove` takes both away.
+   */
+  async function pretendHolder(host: TestHost, replica: string, heartbeat: Record<string, unknown>) {
+    const kvm = new Kvm(jetstream(await stack.natsConnection()));
+    const [replicas, presence] = await Promise.all([kvm.open(AgentBuckets.replicas), kvm.open(AgentBuckets.presence)]);
+    const now = Date.now();
+    const beat = () => replicas.put(replica, JSON.stringify({ replicaId: replica, startedAt: now, heartbeatAt: Date.now(), connections: 1, ...heartbeat }));
+    await beat();
+    const record = { hostId: host.id, apiId: host.apiId, connected: true, replica, connectionId: `${replica}-connection`, since: now, secure: true };
+    await presence.put(host.id, JSON.stringify({ ...record, remoteAddress: "192.0.2.10", agentVersion: null, capabilities: [], lastDisconnect: null, updatedAt: now }));
+    return {
+      beat,
+      remove: async () => {
+        await presence.delete(host.id);
+        await replicas.delete(replica);
+      },
+    };
+  }
+
   it("during a rolling deploy, an agent held by an older replica (per-host subjects only) is asked on the legacy subject", async () => {
     const host = await stack.createHost("held-by-older-release");
     const nc = await stack.natsConnection();
-    const kvm = new Kvm(jetstream(nc));
     const older = "older-release-replica";
-    const now = Date.now();
-    const replicas = await kvm.open(AgentBuckets.replicas);
-    const presence = await kvm.open(AgentBuckets.presence);
     // What an older replica leaves in the buckets: its heartbeat and the host's presence, but no command subject.
-    const beat = () => replicas.put(older, JSON.stringify({ replicaId: older, startedAt: now, heartbeatAt: Date.now(), connections: 1 }));
-    await beat();
-    await presence.put(
-      host.id,
-      JSON.stringify({
-        hostId: host.id,
-        apiId: host.apiId,
-        connected: true,
-        replica: older,
-        connectionId: "older-connection",
-        since: now,
-        secure: true,
-        remoteAddress: "192.0.2.10",
-        agentVersion: null,
-        capabilities: [],
-        lastDisconnect: null,
-        updatedAt: now,
-      }),
-    );
+    const { beat, remove } = await pretendHolder(host, older, {});
     const asked: string[] = [];
     const legacy = nc.subscribe(AgentSubjects.command(host.id), {
       callback: (_err, msg) => {
@@ -158,8 +157,32 @@ describe("agent-ws commands, status and revocation", () => {
     } finally {
       legacy.unsubscribe();
       // The pretend replica goes, so later tests' broadcasts do not wait for it.
-      await presence.delete(host.id);
-      await replicas.delete(older);
+      await remove();
+    }
+  });
+
+  it("a holder of this release that died (its heartbeat not yet expired) makes the host offline at once, not after a timeout", async () => {
+    const host = await stack.createHost("held-by-dead-replica");
+    const nc = await stack.natsConnection();
+    const dead = "killed-current-replica";
+    // What a replica killed with SIGKILL leaves behind: a fresh heartbeat announcing replica subjects, and presence.
+    const { remove } = await pretendHolder(host, dead, { replicaSubjects: true });
+    // Anyone still asking the legacy subject would wait out the request timeout: nobody answers it for this host.
+    const legacyAsked: string[] = [];
+    const legacy = nc.subscribe(AgentSubjects.command(host.id), {
+      callback: (_err, msg) => {
+        legacyAsked.push(msg.subject);
+      },
+    });
+    try {
+      await eventually(async () => (await status(host.id)).replica === dead, 15_000, "presence names the dead replica");
+      const res = await send(host.id, { command: { type: "report_now" } });
+      // Before heartbeats announced replicaSubjects this was a 503 ("did not answer in time") after ~15 s.
+      expect([res.status, res.body.code]).toEqual([409, "AGENT_OFFLINE"]);
+      expect(legacyAsked).toEqual([]);
+    } finally {
+      legacy.unsubscribe();
+      await remove();
     }
   });
 

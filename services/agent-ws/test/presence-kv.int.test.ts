@@ -40,7 +40,7 @@ describe("presence in JetStream KV", () => {
     nats = await startNatsServer();
     nc = await connect({ servers: nats.url });
     buckets = await openAgentWsBuckets(nc, { replicas: 1, replicaTtlMs: 1500 }, silentLogger);
-    view = new PresenceView(buckets.presence, silentLogger);
+    view = new PresenceView(buckets.presence, nc, silentLogger);
     await view.start();
     writer = new PresenceWriter(view, { logger: silentLogger });
   });
@@ -68,7 +68,7 @@ describe("presence in JetStream KV", () => {
     const second = { ...first, connectionId: "successor", replica: "r2", since: first.since + 10 };
     await writer.connect(first);
     // the successor is written by another replica (another writer, another mirror)
-    const otherView = new PresenceView(buckets.presence, silentLogger);
+    const otherView = new PresenceView(buckets.presence, nc, silentLogger);
     await otherView.start();
     const other = new PresenceWriter(otherView, { logger: silentLogger });
     await other.connect(second);
@@ -95,7 +95,7 @@ describe("presence in JetStream KV", () => {
     const changes: PresenceChange[] = [];
     const unsubscribe = view.subscribe((c) => changes.push(c));
     const f = facts();
-    const otherView = new PresenceView(buckets.presence, silentLogger);
+    const otherView = new PresenceView(buckets.presence, nc, silentLogger);
     await otherView.start();
     await new PresenceWriter(otherView, { logger: silentLogger }).connect(f);
     await eventually(() => view.get(f.hostId)?.record.connected === true, 5000, "mirror updated");
@@ -104,6 +104,24 @@ describe("presence in JetStream KV", () => {
     expect(changes.filter((c) => c.hostId === f.hostId).map((c) => c.record?.connected ?? "removed")).toEqual([true, "removed"]);
     unsubscribe();
     otherView.stop();
+  });
+
+  it("host removals amid other writes: a watching mirror follows every change, skipping none", async () => {
+    const watcher = new PresenceView(buckets.presence, nc, silentLogger);
+    await watcher.start();
+    const followed = new Set<number>();
+    watcher.follow((c) => followed.add(c.revision));
+    const removable = await Promise.all(Array.from({ length: 60 }, () => writer.connect(facts())));
+    const written: number[] = [];
+    for (const [i, doomed] of removable.entries()) {
+      const [first, , second] = await Promise.all([writer.connect(facts()), writer.remove(doomed.written ? doomed.record.hostId : `none-${i}`), writer.connect(facts())]);
+      for (const w of [first, second]) if (w.written) written.push(w.revision);
+    }
+    const last = (await buckets.presence.status()).streamInfo.state.last_seq;
+    await eventually(() => watcher.revision >= last, 5000, "watcher caught up");
+    expect(written.filter((revision) => !followed.has(revision))).toEqual([]);
+    for (const doomed of removable) if (doomed.written) expect(watcher.get(doomed.record.hostId)).toBeUndefined();
+    watcher.stop();
   });
 
   it("sweeps the agents of a replica whose heartbeat expired, once across sweepers", async () => {
@@ -117,7 +135,7 @@ describe("presence in JetStream KV", () => {
     await writer.connect(kept);
 
     const marked: PresenceRecord[] = [];
-    const otherView = new PresenceView(buckets.presence, silentLogger);
+    const otherView = new PresenceView(buckets.presence, nc, silentLogger);
     await otherView.start();
     const sweepers = [
       new PresenceSweeper(view, live, "live-replica", (r) => marked.push(r), silentLogger),

@@ -1,5 +1,4 @@
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
-import { Kvm } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { AuthBuckets } from "@patchmon-ws/protocol";
 import type { Logger } from "@patchmon-ws/service-kit";
@@ -25,18 +24,18 @@ export class JetStreamAuthStorage implements AuthStorage {
 
   static async open(nc: NatsConnection, options: StorageLifetimes & { replicas: number }, logger: Logger): Promise<JetStreamAuthStorage> {
     // A short API timeout: during a NATS outage callers get a 503 quickly instead of hanging.
-    const kvm = new Kvm(jetstream(nc, { timeout: 3000 }));
+    const js = jetstream(nc, { timeout: 3000 });
     const jsm = await jetstreamManager(nc, { timeout: 3000 });
-    const base = { replicas: options.replicas, raiseTtlWith: jsm };
+    const base = { replicas: options.replicas, raiseTtlWith: jsm, nc };
     const [users, usernames, hosts, apiIds, sessions, tickets, failureWindows] = await Promise.all([
-      MirroredBucket.open(kvm, AuthBuckets.users, StoredUser, { ...base, mirror: true }, logger),
-      MirroredBucket.open(kvm, AuthBuckets.usernames, StoredPointer, { ...base, mirror: true }, logger),
-      MirroredBucket.open(kvm, AuthBuckets.hosts, StoredHost, { ...base, mirror: true }, logger),
-      MirroredBucket.open(kvm, AuthBuckets.apiIds, StoredPointer, { ...base, mirror: true }, logger),
-      MirroredBucket.open(kvm, AuthBuckets.sessions, StoredSession, { ...base, mirror: true, ttlMs: options.sessionTtlMs }, logger),
-      MirroredBucket.open(kvm, AuthBuckets.tickets, StoredTicket, { ...base, mirror: false, ttlMs: TICKET_STORE_TTL_MS }, logger),
+      MirroredBucket.open(js, AuthBuckets.users, StoredUser, { ...base, mirror: true }, logger),
+      MirroredBucket.open(js, AuthBuckets.usernames, StoredPointer, { ...base, mirror: true }, logger),
+      MirroredBucket.open(js, AuthBuckets.hosts, StoredHost, { ...base, mirror: true }, logger),
+      MirroredBucket.open(js, AuthBuckets.apiIds, StoredPointer, { ...base, mirror: true }, logger),
+      MirroredBucket.open(js, AuthBuckets.sessions, StoredSession, { ...base, mirror: true, ttlMs: options.sessionTtlMs }, logger),
+      MirroredBucket.open(js, AuthBuckets.tickets, StoredTicket, { ...base, mirror: false, ttlMs: TICKET_STORE_TTL_MS }, logger),
       // Mirrored: the agent-key hot path checks its limit without a round trip; failures are written by CAS.
-      MirroredBucket.open(kvm, AuthBuckets.failures, StoredFailureWindow, { ...base, mirror: true, ttlMs: options.failureWindowTtlMs }, logger),
+      MirroredBucket.open(js, AuthBuckets.failures, StoredFailureWindow, { ...base, mirror: true, ttlMs: options.failureWindowTtlMs }, logger),
     ]);
     return new JetStreamAuthStorage(users, usernames, hosts, apiIds, sessions, tickets, failureWindows);
   }

@@ -1,8 +1,9 @@
-import type { JetStreamManager } from "@nats-io/jetstream";
-import type { KV, Kvm } from "@nats-io/kv";
+import type { JetStreamClient, JetStreamManager } from "@nats-io/jetstream";
+import type { KV } from "@nats-io/kv";
+import type { NatsConnection } from "@nats-io/transport-node";
 import type { z } from "zod";
 import { CodedError } from "@patchmon-ws/protocol";
-import { isWrongLastSequence, type Logger } from "@patchmon-ws/service-kit";
+import { isWrongLastSequence, KvFollower, openKvBucket, type Logger } from "@patchmon-ws/service-kit";
 
 import { deleteWhere, modifyWithRetries, type RecordCollection, type Versioned } from "./record-collection.js";
 
@@ -12,6 +13,8 @@ export interface BucketOptions {
   replicas: number;
   /** Keep an in-memory mirror fed by a KV watch, so reads cost no round trip. */
   mirror: boolean;
+  /** The connection whose reconnects make the mirror's watch resync (KvFollower). */
+  nc: Pick<NatsConnection, "status">;
   /**
    * With `ttlMs`: when the bucket already exists with a shorter max age (created by an older configuration), raise
    * it, so a longer configured lifetime is not silently cut short. Never lowered: other replicas may need it.
@@ -35,8 +38,7 @@ function unavailable(err: unknown): CodedError {
  */
 export class MirroredBucket<T> implements RecordCollection<T> {
   private readonly cache = new Map<string, Versioned<T>>();
-  private watching: Promise<void> | undefined;
-  private stopWatch: (() => void) | undefined;
+  private follower: KvFollower | undefined;
 
   private constructor(
     private readonly kv: KV,
@@ -45,12 +47,8 @@ export class MirroredBucket<T> implements RecordCollection<T> {
     private readonly logger: Logger,
   ) {}
 
-  static async open<T>(kvm: Kvm, name: string, schema: z.ZodType<T>, options: BucketOptions, logger: Logger): Promise<MirroredBucket<T>> {
-    const kv = await kvm.create(name, {
-      history: 1,
-      replicas: options.replicas,
-      ...(options.ttlMs ? { ttl: options.ttlMs } : {}),
-    });
+  static async open<T>(js: JetStreamClient, name: string, schema: z.ZodType<T>, options: BucketOptions, logger: Logger): Promise<MirroredBucket<T>> {
+    const kv = await openKvBucket(js, name, { replicas: options.replicas, ...(options.ttlMs ? { ttlMs: options.ttlMs } : {}) }, logger);
     if (options.ttlMs && options.raiseTtlWith) {
       const status = await kv.status();
       if (status.ttl > 0 && status.ttl < options.ttlMs) {
@@ -60,7 +58,7 @@ export class MirroredBucket<T> implements RecordCollection<T> {
       }
     }
     const bucket = new MirroredBucket(kv, schema, name, logger);
-    if (options.mirror) await bucket.startMirror();
+    if (options.mirror) await bucket.startMirror(options.nc);
     return bucket;
   }
 
@@ -142,7 +140,7 @@ export class MirroredBucket<T> implements RecordCollection<T> {
   }
 
   close(): void {
-    this.stopWatch?.();
+    this.follower?.stop();
   }
 
   private encode(value: T): Uint8Array {
@@ -170,15 +168,12 @@ export class MirroredBucket<T> implements RecordCollection<T> {
   }
 
   /** Loads every current value, then follows updates. Resolves once the initial values are in. */
-  private async startMirror(): Promise<void> {
-    const status = await this.kv.status();
-    const watcher = await this.kv.watch();
-    this.stopWatch = () => watcher.stop();
-    let markReady!: () => void;
-    const ready = new Promise<void>((resolve) => (markReady = resolve));
-    if (status.values === 0) markReady();
-    this.watching = (async () => {
-      for await (const entry of watcher) {
+  /** Fills the mirror and keeps it current through NATS failures; resolves once the bucket's content is loaded. */
+  private async startMirror(nc: Pick<NatsConnection, "status">): Promise<void> {
+    this.follower = new KvFollower(this.kv, nc, {
+      name: this.name,
+      logger: this.logger,
+      onEntry: (entry) => {
         if (entry.operation === "PUT") {
           const value = this.decode(entry.key, entry.value);
           if (value !== undefined) this.remember(entry.key, { value, revision: entry.revision });
@@ -186,10 +181,8 @@ export class MirroredBucket<T> implements RecordCollection<T> {
           const known = this.cache.get(entry.key);
           if (!known || known.revision < entry.revision) this.forget(entry.key);
         }
-        if (entry.isUpdate || entry.delta === 0) markReady();
-      }
-    })();
-    this.watching.catch((err: unknown) => this.logger.error({ err, bucket: this.name }, "kv watch ended"));
-    await ready;
+      },
+    });
+    await this.follower.start();
   }
 }

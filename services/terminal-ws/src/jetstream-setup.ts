@@ -1,8 +1,8 @@
 import { DiscardPolicy, jetstream, jetstreamManager, RetentionPolicy, StorageType, type JetStreamClient, type JetStreamManager, type StreamConfig } from "@nats-io/jetstream";
-import { Kvm, type KV } from "@nats-io/kv";
+import type { KV } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { TerminalBuckets, TerminalStreams } from "@patchmon-ws/protocol";
-import type { Logger } from "@patchmon-ws/service-kit";
+import { isStreamNotFound, openKvBucket, untilJetStreamReady, type Logger } from "@patchmon-ws/service-kit";
 
 export interface TerminalStorageOptions {
   replicas: number;
@@ -23,12 +23,22 @@ const nanos = (ms: number) => ms * 1_000_000;
 
 /** Creates a stream, or brings an existing one to this configuration (limits change with the environment). */
 async function ensureStream(jsm: JetStreamManager, config: Partial<StreamConfig> & { name: string }, logger: Logger): Promise<void> {
-  try {
-    await jsm.streams.info(config.name);
-  } catch {
-    await jsm.streams.add(config);
-    return;
-  }
+  const created = await untilJetStreamReady(
+    `stream ${config.name}`,
+    async () => {
+      try {
+        await jsm.streams.info(config.name);
+        return false;
+      } catch (err) {
+        if (!isStreamNotFound(err)) throw err;
+        // A replica racing us may create it first with other limits: then the next attempt finds it and updates it.
+        await jsm.streams.add(config);
+        return true;
+      }
+    },
+    logger,
+  );
+  if (created) return;
   try {
     const { name, ...update } = config;
     await jsm.streams.update(name, update);
@@ -74,14 +84,7 @@ export async function openTerminalStorage(nc: NatsConnection, options: TerminalS
     },
     logger,
   );
-  const kvm = new Kvm(js);
-  let sessions: KV;
-  try {
-    sessions = await kvm.create(TerminalBuckets.sessions, { history: 1, replicas: options.replicas, ttl: options.sessionEntryTtlMs });
-  } catch (err) {
-    logger.warn({ bucket: TerminalBuckets.sessions, err: (err as Error)?.message }, "KV bucket exists with different settings; using it as is");
-    sessions = await kvm.open(TerminalBuckets.sessions);
-  }
+  const sessions = await openKvBucket(js, TerminalBuckets.sessions, { replicas: options.replicas, ttlMs: options.sessionEntryTtlMs }, logger);
   // create() binds to an existing bucket as it is: bring its entry lifetime to this release's.
   const status = await sessions.status();
   if (status.ttl !== options.sessionEntryTtlMs) {

@@ -119,7 +119,7 @@ export class RelayShell implements ShellBackend {
     this.paused = false;
     const grant = this.withheld + this.outputCredit.flush();
     this.withheld = 0;
-    if (grant > 0) this.link?.send({ type: "credit", chars: grant }, false);
+    if (grant > 0) this.link?.send({ type: "credit", chars: grant }, true);
   }
 
   close(): void {
@@ -224,7 +224,7 @@ export class RelayShell implements ShellBackend {
         if (this.paused) this.withheld += length;
         else {
           const grant = this.outputCredit.deliveredNow(length);
-          if (grant > 0) this.link?.send({ type: "credit", chars: grant }, false);
+          if (grant > 0) this.link?.send({ type: "credit", chars: grant }, true);
         }
         this.events?.data(message.data);
         return;
