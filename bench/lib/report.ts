@@ -66,7 +66,7 @@ export interface FigureInput {
 
 export function goalText(goal: Goal, unit: string, baselineName?: string): string {
   const op = goal.kind === "min" ? (goal.strict ? ">" : ">=") : goal.strict ? "<" : "<=";
-  const bound = goal.kind === "ratioMax" ? `${goal.value}× ${baselineName ?? "baseline"}` : `${goal.value} ${unit}`;
+  const bound = goal.kind === "ratioMax" ? `${goal.value}× ${baselineName ?? "baseline"}` : `${fmt(goal.value)} ${unit}`;
   return `${op} ${bound}${goal.note ? ` ${goal.note}` : ""}`;
 }
 
@@ -101,7 +101,11 @@ export function verdict(f: Figure): { goal: string; met: string } {
   if (f.goals && f.goals.length > 0) {
     const several = f.goals.length > 1;
     return {
-      goal: f.goals.map((g) => (several ? `${g.text} (${g.met ? "yes" : "no"})` : g.text)).join("; "),
+      // The words are rebuilt from the goal itself, so a result file renders with today's wording.
+      goal: f.goals
+        .map((g) => goalText(g.goal, f.unit, f.baselineName))
+        .map((text, i) => (several ? `${text} (${f.goals![i]!.met ? "yes" : "no"})` : text))
+        .join("; "),
       met: f.goals.every((g) => g.met) ? "yes" : "no",
     };
   }
