@@ -25,7 +25,9 @@ export interface KvFollowerOptions {
  * two idle heartbeats (10 s at first, a minute after its first repair) and ends it for good on some errors; in a
  * cluster, the watch's consumer lives on one server, and when that server dies the client may stay connected to
  * another and hear nothing at all. So the follower also resyncs when its connection reconnects, when the watch ends,
- * and when the stream's last sequence stays ahead of what it delivered for a whole check period.
+ * and when the stream's last sequence stays ahead of what it delivered for a whole check period in which the watch
+ * brought nothing. A resync gets two check periods to load before the checks may start another: one opened while
+ * JetStream is still electing leaders can stay silent too.
  *
  * A resync reads every key's current value again (a fresh watch) and delivers only what is newer than what it
  * delivered before, so each revision arrives once and in order; changes superseded meanwhile are skipped, which a
@@ -40,6 +42,9 @@ export class KvFollower {
   private resyncing: Promise<void> | undefined;
   /** The stream's last sequence seen by the previous check: delivery should have reached it by now. */
   private behindTarget = 0;
+  /** Entries the current watch brought (superseded ones too, which a resync replays): progress, even when behind. */
+  private seen = 0;
+  private seenAtLastCheck = 0;
   private stopStatus: (() => void) | undefined;
 
   constructor(
@@ -63,7 +68,7 @@ export class KvFollower {
         if (next.value.type === "reconnect") this.resync("NATS reconnected");
       }
     })().catch(() => undefined);
-    this.timer = setInterval(() => void this.check(), this.options.checkEveryMs ?? 5000);
+    this.timer = setInterval(() => void this.check(), this.checkEveryMs);
     this.timer.unref();
   }
 
@@ -74,11 +79,15 @@ export class KvFollower {
     this.stopWatch?.();
   }
 
+  private get checkEveryMs(): number {
+    return this.options.checkEveryMs ?? 5000;
+  }
+
   /** Starts a fresh watch (unless one is being started), delivering what is newer than what was delivered. */
   resync(reason: string): void {
     if (this.stopped || this.resyncing) return;
     this.options.logger.warn({ bucket: this.options.name, reason, revision: this.delivered }, "KV watch resyncing");
-    this.resyncing = this.load(30_000)
+    this.resyncing = this.load(2 * this.checkEveryMs)
       .catch((err: unknown) => {
         this.options.logger.warn({ bucket: this.options.name, err: (err as Error)?.message }, "KV watch could not restart; retrying");
       })
@@ -95,7 +104,9 @@ export class KvFollower {
     } catch {
       return; // JetStream unavailable right now: the next check (or the reconnect) will tell
     }
-    if (this.delivered < this.behindTarget) this.resync(`delivered ${this.delivered}, the stream was at ${this.behindTarget} a check ago`);
+    const silent = this.seen === this.seenAtLastCheck;
+    this.seenAtLastCheck = this.seen;
+    if (this.delivered < this.behindTarget && silent) this.resync(`delivered ${this.delivered}, the stream was at ${this.behindTarget} a check ago`);
     this.behindTarget = last;
   }
 
@@ -131,6 +142,7 @@ export class KvFollower {
     void (async () => {
       for await (const entry of watch) {
         if (generation !== this.generation) return;
+        this.seen++;
         this.deliver(entry);
         if (!synced && (entry.revision >= lastAtStart || entry.delta === 0)) sync();
       }

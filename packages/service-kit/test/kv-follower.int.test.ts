@@ -1,7 +1,8 @@
 /**
  * KvFollower against real servers: a bucket's content and changes delivered once each, in order; a watch whose
  * consumer's server dies while the client stays connected elsewhere (the case nats.js notices only after a minute,
- * if ever) resynced within a check period; no resync loop on a bucket whose last entry expired.
+ * if ever) resynced within a check period; a resync whose own watch stays silent followed by another; no resync loop
+ * on a bucket whose last entry expired.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
@@ -46,6 +47,18 @@ function follow(kv: KV, nc: NatsConnection, logger: Logger, checkEveryMs = 500) 
   return { follower, seen };
 }
 
+/** A KV watch that delivers nothing until stopped. */
+function silentWatch() {
+  let wake!: () => void;
+  const stopped = new Promise<void>((resolve) => (wake = resolve));
+  return {
+    stop: () => wake(),
+    async *[Symbol.asyncIterator]() {
+      await stopped;
+    },
+  };
+}
+
 describe("KvFollower", () => {
   it("delivers the current content, then every change once and in order", async () => {
     const nc = await connection([single.url]);
@@ -87,9 +100,14 @@ describe("KvFollower", () => {
       if (host && consumers.length === 1) placed = { ...candidate, host, own: node.name };
       else {
         candidate.follower.stop();
+        // The server drops a stopped watch's consumer only after its inactivity threshold, longer on a busy
+        // machine: delete it here, so the next attempt starts from none.
         await eventually(async () => {
           let left = 0;
-          for await (const _ of jsm.consumers.list("KV_follow_failover")) left++;
+          for await (const info of jsm.consumers.list("KV_follow_failover")) {
+            left++;
+            await jsm.consumers.delete("KV_follow_failover", info.name).catch(() => undefined);
+          }
           return left === 0;
         }, 10_000, "the watch consumer gone");
       }
@@ -103,6 +121,28 @@ describe("KvFollower", () => {
     expect(messages).toContain("KV watch resyncing");
     await cluster.nodes.find((n) => n.name === placed!.host)!.restart();
   }, 90_000);
+
+  it("starts over when a resync's own watch stays silent (as one opened during a leader election can)", async () => {
+    const nc = await connection([single.url]);
+    const { logger, messages } = recordingLogger();
+    const kv = await openKvBucket(jetstream(nc), "follow_silent", { replicas: 1 }, logger);
+    await kv.put("before", "1");
+    // The second watch opened (the first resync's) never delivers anything; the others are real.
+    let watches = 0;
+    const flaky = new Proxy(kv, {
+      get: (target, property, receiver) =>
+        property === "watch" ? () => (++watches === 2 ? Promise.resolve(silentWatch()) : target.watch()) : (Reflect.get(target, property, receiver) as unknown),
+    });
+    const { follower, seen } = follow(flaky, nc, logger, 200);
+    await follower.start();
+    follower.resync("test");
+    await eventually(() => watches === 2, 5000, "the silent watch opened");
+    await kv.put("after", "1");
+    // Two check periods for the silent load, then a check without progress: well within 5 s, not the 30 s it was.
+    await eventually(() => seen.some((e) => e.key === "after"), 5000, "the change after the silent resync");
+    expect(watches).toBeGreaterThanOrEqual(3);
+    expect(messages.filter((m) => m === "KV watch resyncing").length).toBeGreaterThanOrEqual(2);
+  });
 
   it("does not resync over and over when the bucket's last entry expired", async () => {
     const nc = await connection([single.url]);
