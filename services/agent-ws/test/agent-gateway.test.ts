@@ -1,8 +1,8 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { CloseCode, type AgentToServerMessage, type PresenceRecord } from "@patchmon-ws/protocol";
-import type { AgentConnection } from "../src/agent-connection.js";
-import { AgentGateway, PRESENCE_HELLO_WAIT_MS, type EventsPort, type PresencePort } from "../src/agent-gateway.js";
-import { connectedRecord, type ConnectionFacts, type DisconnectFacts } from "../src/presence-record.js";
+import type { AgentConnection } from "../src/connection/agent-connection.js";
+import { AgentGateway, PRESENCE_HELLO_WAIT_MS, type EventsPort, type PresencePort } from "../src/connection/agent-gateway.js";
+import { connectedRecord, type ConnectionFacts, type DisconnectFacts } from "../src/presence/presence-record.js";
 import { RevocationHub, WARNINGS_PER_CONNECTION, createLogger } from "@patchmon-ws/service-kit";
 import { counterValue, FakeSocket, silentLogger, testMetrics } from "./fakes.js";
 

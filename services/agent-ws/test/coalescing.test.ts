@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { COMMAND_TYPES, type ServerToAgentMessage } from "@patchmon-ws/protocol";
-import { coalesceKey } from "../src/coalescing.js";
+import { coalesceKey } from "../src/commands/coalescing.js";
 
 describe("coalesceKey", () => {
   it("coalesces idempotent triggers by type", () => {

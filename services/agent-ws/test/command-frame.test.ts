@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { AGENT_MAX_FRAME_BYTES, CodedError } from "@patchmon-ws/protocol";
-import { encodeCommandFrame } from "../src/command-frame.js";
+import { encodeCommandFrame } from "../src/commands/command-frame.js";
 
 describe("encodeCommandFrame", () => {
   it("adds the command id", () => {

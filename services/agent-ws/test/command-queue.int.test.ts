@@ -8,9 +8,9 @@ import { Redis } from "ioredis";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { QueueNames, type ServerToAgentMessage } from "@patchmon-ws/protocol";
 import { startRedisServer, type TestRedisServer } from "@patchmon-ws/testkit";
-import { CommandQueue } from "../src/command-queue.js";
-import type { SendOutcome } from "../src/delivery-plan.js";
-import type { Target } from "../src/delivery-plan.js";
+import { CommandQueue } from "../src/commands/command-queue.js";
+import type { SendOutcome } from "../src/commands/delivery-plan.js";
+import type { Target } from "../src/commands/delivery-plan.js";
 import { eventually } from "./support/stack.js";
 import { silentLogger, testMetrics } from "./fakes.js";
 

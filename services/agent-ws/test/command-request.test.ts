@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { CodedError, COMMAND_TYPES } from "@patchmon-ws/protocol";
 import { BulkCommandRequest, SingleCommandRequest } from "@patchmon-ws/protocol";
-import { parseBody, parseOperatorCommand } from "../src/command-request.js";
+import { parseBody, parseOperatorCommand } from "../src/commands/command-request.js";
 
 function error(fn: () => unknown): CodedError | undefined {
   try {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { CodedError, type ServerToAgentMessage } from "@patchmon-ws/protocol";
-import type { SendOutcome } from "../src/delivery-plan.js";
-import { CommandService, type CommandPorts } from "../src/command-service.js";
+import type { SendOutcome } from "../src/commands/delivery-plan.js";
+import { CommandService, type CommandPorts } from "../src/commands/command-service.js";
 
 type Behaviour = SendOutcome["status"] | "throw-unavailable" | "throw-too-large" | { status: "delivered"; ackTimedOut: true };
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { mapLimit } from "../src/concurrency.js";
+import { mapLimit } from "../src/commands/concurrency.js";
 
 describe("mapLimit", () => {
   it("keeps order and bounds concurrency", async () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { planDelivery } from "../src/delivery-plan.js";
+import { planDelivery } from "../src/commands/delivery-plan.js";
 
 const t = (hostId: string) => ({ hostId, commandId: `c-${hostId}` });
 

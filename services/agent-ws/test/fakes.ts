@@ -1,6 +1,6 @@
 import { Registry } from "prom-client";
 import { createLogger } from "@patchmon-ws/service-kit";
-import type { AgentSocket } from "../src/agent-connection.js";
+import type { AgentSocket } from "../src/connection/agent-connection.js";
 import { AgentWsMetrics } from "../src/metrics.js";
 
 /** A socket that records what the gateway does to it. */

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { CodedError } from "@patchmon-ws/protocol";
-import { hostStatus, MAX_SELECTED_HOSTS, parseHostSelection } from "../src/host-selection.js";
+import { hostStatus, MAX_SELECTED_HOSTS, parseHostSelection } from "../src/http/host-selection.js";
 
 function code(fn: () => unknown) {
   try {

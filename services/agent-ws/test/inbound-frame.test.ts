@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { classifyInboundFrame } from "../src/inbound-frame.js";
+import { classifyInboundFrame } from "../src/connection/inbound-frame.js";
 
 describe("classifyInboundFrame", () => {
   it("accepts every agent→server catalogue message", () => {

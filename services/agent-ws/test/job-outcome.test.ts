@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { decideAfterError, decideAfterSend, isExpired } from "../src/job-outcome.js";
+import { decideAfterError, decideAfterSend, isExpired } from "../src/commands/job-outcome.js";
 
 const base = { hostId: "h", commandId: "c" };
 

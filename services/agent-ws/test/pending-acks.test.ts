@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { PendingAcks } from "../src/pending-acks.js";
+import { PendingAcks } from "../src/connection/pending-acks.js";
 
 describe("PendingAcks", () => {
   beforeEach(() => vi.useFakeTimers());

@@ -1,8 +1,8 @@
 import { describe, expect, it } from "vitest";
 import type { PresenceRecord } from "@patchmon-ws/protocol";
-import { changesSince, DEFAULT_REMOVAL_LOG_LIMIT, RemovalLog, type ResumableState } from "../src/presence-history.js";
-import { connectedRecord } from "../src/presence-record.js";
-import type { VersionedRecord } from "../src/presence-view.js";
+import { changesSince, DEFAULT_REMOVAL_LOG_LIMIT, RemovalLog, type ResumableState } from "../src/presence/presence-history.js";
+import { connectedRecord } from "../src/presence/presence-record.js";
+import type { VersionedRecord } from "../src/presence/presence-record.js";
 
 const record = (hostId: string, connected = true): PresenceRecord => ({
   ...connectedRecord({ hostId, apiId: "a", connectionId: "c", replica: "r", since: 1, secure: true, remoteAddress: "x", agentVersion: null, capabilities: [] }, null, 1),

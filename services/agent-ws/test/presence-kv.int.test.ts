@@ -7,11 +7,12 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { PresenceRecord } from "@patchmon-ws/protocol";
 import { startNatsServer, type TestNatsServer } from "@patchmon-ws/testkit";
 import { openAgentWsBuckets, type AgentWsBuckets } from "../src/buckets.js";
-import type { ConnectionFacts } from "../src/presence-record.js";
-import { PresenceSweeper } from "../src/presence-sweeper.js";
-import { PresenceView, type PresenceChange } from "../src/presence-view.js";
-import { PresenceWriter } from "../src/presence-writer.js";
-import { ReplicaDirectory } from "../src/replica-directory.js";
+import type { ConnectionFacts } from "../src/presence/presence-record.js";
+import { PresenceSweeper } from "../src/presence/presence-sweeper.js";
+import type { PresenceChange } from "../src/presence/presence-record.js";
+import { PresenceView } from "../src/presence/presence-view.js";
+import { PresenceWriter } from "../src/presence/presence-writer.js";
+import { ReplicaDirectory } from "../src/presence/replica-directory.js";
 import { eventually } from "./support/stack.js";
 import { silentLogger } from "./fakes.js";
 

@@ -8,7 +8,7 @@ import {
   mayWriteConnect,
   orphanedRecords,
   type ConnectionFacts,
-} from "../src/presence-record.js";
+} from "../src/presence/presence-record.js";
 
 const facts = (over: Partial<ConnectionFacts> = {}): ConnectionFacts => ({
   hostId: "h1",

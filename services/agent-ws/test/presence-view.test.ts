@@ -1,8 +1,9 @@
 import { describe, expect, it } from "vitest";
 import type { KV } from "@nats-io/kv";
 import type { PresenceRecord } from "@patchmon-ws/protocol";
-import { connectedRecord } from "../src/presence-record.js";
-import { PresenceView, type PresenceChange } from "../src/presence-view.js";
+import { connectedRecord } from "../src/presence/presence-record.js";
+import type { PresenceChange } from "../src/presence/presence-record.js";
+import { PresenceView } from "../src/presence/presence-view.js";
 import { silentLogger } from "./fakes.js";
 
 const record = (hostId: string, connected = true, connectionId = "c"): PresenceRecord => ({

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { AgentRegistry } from "../src/registry.js";
+import { AgentRegistry } from "../src/connection/registry.js";
 
 const conn = (hostId: string, connectionId: string) => ({ hostId, connectionId });
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { AGENT_MAX_FRAME_BYTES } from "@patchmon-ws/protocol";
-import { sshProxyInputFrames } from "../src/relay-frames.js";
+import { sshProxyInputFrames } from "../src/relays/relay-frames.js";
 
 const rejoin = (frames: string[]) => frames.map((f) => (JSON.parse(f) as { data: string }).data).join("");
 const sizes = (frames: string[]) => frames.map((f) => Buffer.byteLength(f, "utf8"));

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { sseComment, sseEvent, sseRetry } from "../src/sse.js";
+import { sseComment, sseEvent, sseRetry } from "../src/http/sse.js";
 
 describe("sse", () => {
   it("formats events with id, name and one-line JSON data", () => {

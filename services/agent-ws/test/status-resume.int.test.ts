@@ -10,7 +10,7 @@ import { jetstream } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
 import { AgentBuckets } from "@patchmon-ws/protocol";
 import { SseClient, type RunningService, type SseEvent } from "@patchmon-ws/testkit";
-import { DEFAULT_REMOVAL_LOG_LIMIT } from "../src/presence-history.js";
+import { DEFAULT_REMOVAL_LOG_LIMIT } from "../src/presence/presence-history.js";
 import { AgentWsStack, api, eventually, wsUrl, type TestHost } from "./support/stack.js";
 import { StockAgent } from "./support/stock-agent.js";
 

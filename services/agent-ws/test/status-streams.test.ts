@@ -2,10 +2,11 @@ import { PassThrough } from "node:stream";
 import type { ServerResponse } from "node:http";
 import { afterEach, describe, expect, it } from "vitest";
 import type { PresenceRecord, Principal } from "@patchmon-ws/protocol";
-import { connectedRecord } from "../src/presence-record.js";
-import { changesSince, RemovalLog, type ResumableState } from "../src/presence-history.js";
-import type { PresenceChange, PresenceListener, VersionedRecord } from "../src/presence-view.js";
-import { parseLastEventId, StatusStreams, type StatusSource } from "../src/status-streams.js";
+import { connectedRecord } from "../src/presence/presence-record.js";
+import { changesSince, RemovalLog, type ResumableState } from "../src/presence/presence-history.js";
+import type { PresenceChange, VersionedRecord } from "../src/presence/presence-record.js";
+import type { PresenceListener } from "../src/presence/presence-view.js";
+import { parseLastEventId, StatusStreams, type StatusSource } from "../src/http/status-streams.js";
 import { silentLogger } from "./fakes.js";
 
 /** The presence view as status streams see it: changes in revision order, the records and removals they leave. */

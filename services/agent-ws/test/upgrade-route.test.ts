@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { CodedError } from "@patchmon-ws/protocol";
-import { readAgentCredentials, routeAgentUpgrade } from "../src/upgrade-route.js";
+import { readAgentCredentials, routeAgentUpgrade } from "../src/connection/upgrade-route.js";
 
 function codeOf(fn: () => unknown): string | undefined {
   try {

@@ -9,7 +9,7 @@ import {
 import { encodeJson, type Logger } from "@patchmon-ws/service-kit";
 import type { AgentConnection } from "./agent-connection.js";
 import type { EventsPort } from "./agent-gateway.js";
-import type { AgentWsMetrics } from "./metrics.js";
+import type { AgentWsMetrics } from "../metrics.js";
 
 /**
  * Publishes what happens to agents on NATS: connection events (AgentSubjects.connected / .disconnected) and every

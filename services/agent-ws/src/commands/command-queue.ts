@@ -7,7 +7,7 @@ import { toCodedError, type Logger } from "@patchmon-ws/service-kit";
 import { coalesceKey } from "./coalescing.js";
 import type { CommandRouter } from "./command-router.js";
 import { decideAfterError, decideAfterSend, isExpired, type JobDecision } from "./job-outcome.js";
-import type { AgentWsMetrics } from "./metrics.js";
+import type { AgentWsMetrics } from "../metrics.js";
 
 /** A durable command, as stored in the agent-commands queue. */
 export const CommandJobData = z.looseObject({

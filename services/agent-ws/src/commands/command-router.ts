@@ -10,7 +10,7 @@ import {
   type ServerToAgentMessage,
 } from "@patchmon-ws/protocol";
 import { requestJson, toCodedError, type Logger } from "@patchmon-ws/service-kit";
-import type { AgentGateway, DeliveryOptions } from "./agent-gateway.js";
+import type { AgentGateway, DeliveryOptions } from "../connection/agent-gateway.js";
 import { mapLimit } from "./concurrency.js";
 import { planDelivery, type SendOutcome, type Target } from "./delivery-plan.js";
 

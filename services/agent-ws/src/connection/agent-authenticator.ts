@@ -1,7 +1,7 @@
 import { CodedError, type HostRecord } from "@patchmon-ws/protocol";
 import { toCodedError, type AuthClient, type FailureLimiter } from "@patchmon-ws/service-kit";
 import type { AgentCredentials } from "./agent-credentials.js";
-import type { AgentWsMetrics } from "./metrics.js";
+import type { AgentWsMetrics } from "../metrics.js";
 
 export interface AgentAuthenticatorOptions {
   /** Auth calls in flight at most; more upgrades get 503 + Retry-After instead of piling onto the auth service. */

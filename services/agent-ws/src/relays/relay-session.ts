@@ -10,7 +10,7 @@ import {
   type RelaySshTarget,
 } from "@patchmon-ws/protocol";
 import { ReceiveCredit, RelayLink, SendCredit, type Logger } from "@patchmon-ws/service-kit";
-import type { AgentConnection } from "./agent-connection.js";
+import type { AgentConnection } from "../connection/agent-connection.js";
 import { sshProxyInputFrames } from "./relay-frames.js";
 
 const IN_TYPES: ReadonlySet<string> = new Set(["input", "resize", "close", "credit", "keepalive"]);

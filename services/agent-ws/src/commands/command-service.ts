@@ -10,12 +10,12 @@ import {
   type LastDisconnect,
   type ServerToAgentMessage,
 } from "@patchmon-ws/protocol";
-import type { DeliveryOptions } from "./agent-gateway.js";
+import type { DeliveryOptions } from "../connection/agent-gateway.js";
 import { assertFrameFits } from "./command-frame.js";
 import type { SendOutcome } from "./delivery-plan.js";
 import { mapLimit } from "./concurrency.js";
 import type { Target } from "./delivery-plan.js";
-import type { HostSelection } from "./host-selection.js";
+import type { HostSelection } from "../http/host-selection.js";
 
 export interface CommandPorts {
   send(target: Target, message: ServerToAgentMessage, options: DeliveryOptions): Promise<SendOutcome>;

@@ -2,8 +2,9 @@ import type { ServerResponse } from "node:http";
 import { CodedError, type Principal } from "@patchmon-ws/protocol";
 import type { Logger } from "@patchmon-ws/service-kit";
 import { hostStatus, type HostSelection, type HostStatus } from "./host-selection.js";
-import type { ChangesSince } from "./presence-history.js";
-import type { PresenceChange, PresenceView } from "./presence-view.js";
+import type { ChangesSince } from "../presence/presence-history.js";
+import type { PresenceChange } from "../presence/presence-record.js";
+import type { PresenceView } from "../presence/presence-view.js";
 import { sseComment, sseEvent, sseRetry } from "./sse.js";
 
 export interface StatusStreamsOptions {

@@ -5,7 +5,7 @@ import { CodedError, isCodedError, type HostRecord } from "@patchmon-ws/protocol
 import { bindSocket, completeUpgrade, createSocketServer, type Logger, type ProxyTrust } from "@patchmon-ws/service-kit";
 import type { AgentAuthenticator } from "./agent-authenticator.js";
 import type { AgentGateway } from "./agent-gateway.js";
-import type { AgentWsMetrics } from "./metrics.js";
+import type { AgentWsMetrics } from "../metrics.js";
 import { readAgentCredentials, routeAgentUpgrade } from "./upgrade-route.js";
 
 export interface AgentUpgradeOptions {

@@ -1,9 +1,9 @@
 import type { NatsConnection, Subscription } from "@nats-io/transport-node";
 import { AgentSubjects, CodedError, RelayOpenRequest, type AgentToServerMessage } from "@patchmon-ws/protocol";
 import { serveJson, type Logger } from "@patchmon-ws/service-kit";
-import type { AgentConnection } from "./agent-connection.js";
-import type { AgentGateway } from "./agent-gateway.js";
-import type { AgentWsMetrics } from "./metrics.js";
+import type { AgentConnection } from "../connection/agent-connection.js";
+import type { AgentGateway } from "../connection/agent-gateway.js";
+import type { AgentWsMetrics } from "../metrics.js";
 import { RelaySession, type RelayEndReason } from "./relay-session.js";
 
 export interface TerminalRelaysOptions {

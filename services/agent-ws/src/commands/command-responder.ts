@@ -1,7 +1,7 @@
 import type { Msg, NatsConnection, Subscription } from "@nats-io/transport-node";
 import { AgentSubjects, BatchDeliveryRequest, CodedError, CommandDeliveryRequest, isIdentifier } from "@patchmon-ws/protocol";
 import { encodeJson, serveJson, type Logger } from "@patchmon-ws/service-kit";
-import type { AgentGateway } from "./agent-gateway.js";
+import type { AgentGateway } from "../connection/agent-gateway.js";
 
 /**
  * The holder's side of command delivery over NATS: three subscriptions per replica, none per agent (a

@@ -1,4 +1,4 @@
-import type { PresenceChange, VersionedRecord } from "./presence-view.js";
+import type { PresenceChange, VersionedRecord } from "./presence-record.js";
 
 /** Removals a presence view remembers by default, for status streams resuming after a blip. */
 export const DEFAULT_REMOVAL_LOG_LIMIT = 10_000;

@@ -10,7 +10,7 @@ export interface ConnectionEvents {
   closed(connection: AgentConnection, code: number): void;
 }
 import { PendingAcks } from "./pending-acks.js";
-import type { ConnectionFacts } from "./presence-record.js";
+import type { ConnectionFacts } from "../presence/presence-record.js";
 
 /** The part of a `ws` WebSocket a connection uses; tests pass a fake. */
 export type AgentSocket = SocketLike;

@@ -1,10 +1,10 @@
 import type { Express, Request, Response } from "express";
 import { BulkCommandRequest, CodedError, IDENTIFIER_PATTERN, requirePermission, SingleCommandRequest, type Principal } from "@patchmon-ws/protocol";
 import { bearerToken, type ProxyTrust } from "@patchmon-ws/service-kit";
-import { parseBody, parseOperatorCommand } from "./command-request.js";
-import type { CommandService } from "./command-service.js";
+import { parseBody, parseOperatorCommand } from "../commands/command-request.js";
+import type { CommandService } from "../commands/command-service.js";
 import { hostStatus, parseHostSelection, type HostStatus } from "./host-selection.js";
-import type { PresenceView } from "./presence-view.js";
+import type { PresenceView } from "../presence/presence-view.js";
 import { parseLastEventId, type StatusStreams } from "./status-streams.js";
 import type { UserAccess } from "./user-access.js";
 

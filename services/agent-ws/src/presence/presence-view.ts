@@ -2,19 +2,8 @@ import type { KV, KvEntry } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { AgentBuckets, PresenceRecord } from "@patchmon-ws/protocol";
 import { KvFollower, type Logger } from "@patchmon-ws/service-kit";
+import type { PresenceChange, VersionedRecord } from "./presence-record.js";
 import { changesSince, DEFAULT_REMOVAL_LOG_LIMIT, RemovalLog, type ChangesSince, type ResumableState } from "./presence-history.js";
-
-export interface VersionedRecord {
-  record: PresenceRecord;
-  revision: number;
-}
-
-/** A change seen in the presence bucket: a new record, or a host removed (record null). */
-export interface PresenceChange {
-  hostId: string;
-  record: PresenceRecord | null;
-  revision: number;
-}
 
 export type PresenceListener = (change: PresenceChange) => void;
 

@@ -9,9 +9,9 @@ import {
 } from "@patchmon-ws/protocol";
 import { HeartbeatMonitor, type Logger, type RevocationHub } from "@patchmon-ws/service-kit";
 import { AgentConnection, type AgentSocket, type ConnectionEvents } from "./agent-connection.js";
-import { encodeCommandFrame, GREETING_FRAME } from "./command-frame.js";
+import { encodeCommandFrame, GREETING_FRAME } from "../commands/command-frame.js";
 import { classifyInboundFrame } from "./inbound-frame.js";
-import type { AgentWsMetrics } from "./metrics.js";
+import type { AgentWsMetrics } from "../metrics.js";
 import {
   describesConnection,
   isNewerConnection,
@@ -20,7 +20,7 @@ import {
   type ConnectionFacts,
   type DisconnectFacts,
   type DisconnectWrite,
-} from "./presence-record.js";
+} from "../presence/presence-record.js";
 import { AgentRegistry } from "./registry.js";
 
 /**

@@ -1,5 +1,17 @@
 import type { DisconnectReason, PresenceRecord } from "@patchmon-ws/protocol";
 
+export interface VersionedRecord {
+  record: PresenceRecord;
+  revision: number;
+}
+
+/** A change seen in the presence bucket: a new record, or a host removed (record null). */
+export interface PresenceChange {
+  hostId: string;
+  record: PresenceRecord | null;
+  revision: number;
+}
+
 /** What presence records about a live connection. */
 export interface ConnectionFacts {
   hostId: string;

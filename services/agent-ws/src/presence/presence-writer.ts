@@ -10,7 +10,8 @@ import {
   type ConnectionFacts,
   type DisconnectFacts,
 } from "./presence-record.js";
-import { encodeRecord, type PresenceView, type VersionedRecord } from "./presence-view.js";
+import type { VersionedRecord } from "./presence-record.js";
+import { encodeRecord, type PresenceView } from "./presence-view.js";
 
 export interface PresenceWriterOptions {
   logger: Logger;
