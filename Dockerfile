@@ -29,6 +29,7 @@ COPY package.json package-lock.json ./
 COPY packages/protocol/package.json packages/protocol/
 COPY packages/service-kit/package.json packages/service-kit/
 COPY packages/testkit/package.json packages/testkit/
+COPY packages/stack/package.json packages/stack/
 COPY services/agent-ws/package.json services/agent-ws/
 COPY services/auth/package.json services/auth/
 COPY services/bullboard/package.json services/bullboard/

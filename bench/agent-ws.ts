@@ -362,7 +362,7 @@ async function orchestrate(): Promise<void> {
   const report = await import("./lib/report.js");
   percentile = report.percentile;
   median = report.median;
-  const { freePort, REPO_ROOT, ManagedProcess, startAuth, startNatsServer, startRedisServer, startService } = await import("@patchmon-ws/testkit");
+  const { freePort, REPO_ROOT, ManagedProcess, startAuth, startNatsServer, startRedisServer, startService } = await import("@patchmon-ws/stack");
 
   const workDir = mkdtempSync(join(tmpdir(), "patchmon-ws-bench-agent-ws-"));
   const nats = await startNatsServer();

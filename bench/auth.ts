@@ -5,7 +5,7 @@
  */
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { AuthSubjects } from "@patchmon-ws/protocol";
-import { ManagedProcess, REPO_ROOT, startAuth, startNatsServer } from "@patchmon-ws/testkit";
+import { ManagedProcess, REPO_ROOT, startAuth, startNatsServer } from "@patchmon-ws/stack";
 import { figure, knob, machine, median, percentile, printAndSave, type Figure } from "./lib/report.js";
 import { benchFile, NODE_ARGS, SERVICE_MODE } from "./lib/runtime.js";
 

@@ -20,7 +20,7 @@ import { cpus } from "node:os";
 import { Redis } from "ioredis";
 import { Queue, QueueEvents, Worker, type JobType } from "bullmq";
 import WebSocket from "ws";
-import { startAuth, startNatsServer, startRedisServer, startService } from "@patchmon-ws/testkit";
+import { startAuth, startNatsServer, startRedisServer, startService } from "@patchmon-ws/stack";
 import { SERVICE_MODE } from "./lib/runtime.js";
 import { figure, knob, machine, median, printAndSave, type BenchResult, type Figure } from "./lib/report.js";
 

@@ -184,7 +184,7 @@ interface Target {
 }
 
 async function orchestrate(): Promise<void> {
-  const { startStack } = await import("@patchmon-ws/testkit");
+  const { startStack } = await import("@patchmon-ws/stack");
   const stops: (() => Promise<unknown> | void)[] = [];
   const stack = await startStack({
     services: ["auth", "agent-ws", "bullboard"],

@@ -6,7 +6,7 @@
 import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { spawnSync } from "node:child_process";
-import { REPO_ROOT } from "@patchmon-ws/testkit";
+import { REPO_ROOT } from "@patchmon-ws/stack";
 import { benchFile, NODE_ARGS } from "./lib/runtime.js";
 import { RESULTS_DIR, describeRevision, describeSettings, fmt, ratio, verdict, type BenchResult } from "./lib/report.js";
 

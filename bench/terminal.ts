@@ -14,7 +14,8 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { ManagedProcess, processRss, REPO_ROOT, startSshd, startStack, eventually, type Stack } from "@patchmon-ws/testkit";
+import { startSshd, eventually } from "@patchmon-ws/testkit";
+import { ManagedProcess, processRss, REPO_ROOT, startStack, type Stack } from "@patchmon-ws/stack";
 import { figure, knob, machine, median, percentile, printAndSave, type Figure } from "./lib/report.js";
 import { benchFile, COMPILED, NODE_ARGS } from "./lib/runtime.js";
 import { bareSsh, terminalWs, type TerminalProbe } from "./lib/terminal-probe.js";

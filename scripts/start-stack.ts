@@ -18,7 +18,7 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "n
 import { randomBytes } from "node:crypto";
 import { join, resolve } from "node:path";
 import { loadEdgeConfig } from "@patchmon-ws/edge";
-import { discoverServices, findBinary, parseScale, REPO_ROOT, startStack, type Stack } from "@patchmon-ws/testkit";
+import { discoverServices, findBinary, parseScale, REPO_ROOT, startStack, type Stack } from "@patchmon-ws/stack";
 
 const STATE_DIR = resolve(process.env.STATE_DIR ?? join(REPO_ROOT, ".state"));
 const LOG_DIR = join(STATE_DIR, "logs");

@@ -12,7 +12,8 @@ import { afterAll, beforeAll, describe, expect, it, onTestFailed } from "vitest"
 import { ReferenceAgent, simulate, type Simulation } from "@patchmon-ws/agent";
 import { startEdge, type Edge } from "@patchmon-ws/edge";
 import { CloseCode, QueueNames, type ServerToAgentMessage } from "@patchmon-ws/protocol";
-import { SseClient, type RunningService } from "@patchmon-ws/testkit";
+import { SseClient } from "@patchmon-ws/testkit";
+import { type RunningService } from "@patchmon-ws/stack";
 import { httpsJson } from "../services/agent-ws/test/support/https-client.js";
 import { AgentWsStack, api, eventually, type TestHost } from "../services/agent-ws/test/support/stack.js";
 import { expectRefusal, StockAgent } from "../services/agent-ws/test/support/stock-agent.js";

@@ -1,12 +1,13 @@
 /**
  * Shared by the bullboard integration tests: a real stack (nats-server, redis-server, the auth service and the
- * bullboard service as processes, through testkit's startStack), dashboard sessions obtained through the real
+ * bullboard service as processes, through packages/stack's startStack), dashboard sessions obtained through the real
  * ticket flow, and a live-event socket client that collects messages (testkit's TestWsClient).
  */
 import { createHmac, randomBytes } from "node:crypto";
 import { Redis } from "ioredis";
 import { Queue, Worker, type Job } from "bullmq";
-import { startStack, TestWsClient, type RunningAuth, type RunningService, type TestNatsServer, type TestRedisServer, type WsClose } from "@patchmon-ws/testkit";
+import { TestWsClient, type WsClose } from "@patchmon-ws/testkit";
+import { startStack, type RunningAuth, type RunningService, type TestNatsServer, type TestRedisServer } from "@patchmon-ws/stack";
 
 export interface BullboardStack {
   nats: TestNatsServer;
@@ -18,7 +19,7 @@ export interface BullboardStack {
   close(): Promise<void>;
 }
 
-/** testkit's startStack with auth and one bullboard, its discovery and reconnection timings shortened for tests. */
+/** startStack (packages/stack) with auth and one bullboard, its discovery and reconnection timings shortened for tests. */
 export async function startBullboardStack(options: { authEnv?: Record<string, string>; boardEnv?: Record<string, string> } = {}): Promise<BullboardStack> {
   const stack = await startStack({
     services: [

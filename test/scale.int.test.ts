@@ -16,7 +16,8 @@ import { Redis } from "ioredis";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { ReferenceAgent, simulate, type Simulation } from "@patchmon-ws/agent";
 import { CloseCode, QueueNames, RelaySubjects, type ServerToAgentMessage, type TerminalSessionSummary } from "@patchmon-ws/protocol";
-import { TestWsClient, type RunningService, type TerminalTestClient } from "@patchmon-ws/testkit";
+import { TestWsClient, type TerminalTestClient } from "@patchmon-ws/testkit";
+import { type RunningService } from "@patchmon-ws/stack";
 import { boardSession } from "./bullboard-harness.js";
 import { eventually, TerminalStack } from "./support/terminal-stack.js";
 

@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { request } from "node:https";
-import { ManagedProcess, REPO_ROOT } from "@patchmon-ws/testkit";
+import { ManagedProcess, REPO_ROOT } from "@patchmon-ws/stack";
 
 /** POST JSON over real TLS to the edge, accepting its self-signed certificate. */
 function postJson(url: string, body: unknown): Promise<{ status: number; body: any }> {

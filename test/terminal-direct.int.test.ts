@@ -6,7 +6,8 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CloseCode, parseAsciicast, type SessionListResponse, type TerminalAuditEvent, type AuditListResponse } from "@patchmon-ws/protocol";
-import { freePort, replayRecording, renderScreen } from "@patchmon-ws/testkit";
+import { replayRecording, renderScreen } from "@patchmon-ws/testkit";
+import { freePort } from "@patchmon-ws/stack";
 import { eventually, TerminalStack } from "./support/terminal-stack.js";
 
 let t: TerminalStack;

@@ -8,7 +8,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ReferenceAgent } from "@patchmon-ws/agent";
-import { processRss, type TerminalTestClient } from "@patchmon-ws/testkit";
+import { type TerminalTestClient } from "@patchmon-ws/testkit";
+import { processRss } from "@patchmon-ws/stack";
 import { eventually, TerminalStack } from "./support/terminal-stack.js";
 
 const MiB = 1024 * 1024;

@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ReferenceAgent, type SshProxySessionEvent } from "@patchmon-ws/agent";
 import { CloseCode } from "@patchmon-ws/protocol";
-import { ManagedProcess, REPO_ROOT } from "@patchmon-ws/testkit";
+import { ManagedProcess, REPO_ROOT } from "@patchmon-ws/stack";
 import { eventually, TerminalStack } from "./support/terminal-stack.js";
 
 let t: TerminalStack;

@@ -6,7 +6,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { globSync } from "tinyglobby";
-import { REPO_ROOT } from "@patchmon-ws/testkit";
+import { REPO_ROOT } from "@patchmon-ws/stack";
 import { TEST_PROJECTS } from "../vitest.config.js";
 
 const IGNORE = ["**/node_modules/**", "**/dist/**"];

@@ -6,7 +6,7 @@ import { execFileSync } from "node:child_process";
 import { cpus, totalmem, release } from "node:os";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { REPO_ROOT } from "@patchmon-ws/testkit";
+import { REPO_ROOT } from "@patchmon-ws/stack";
 import { COMPILED } from "./runtime.js";
 
 export const RESULTS_DIR = join(REPO_ROOT, "bench", "results");

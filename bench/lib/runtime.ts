@@ -7,7 +7,7 @@
  */
 import { existsSync } from "node:fs";
 import { join } from "node:path";
-import { REPO_ROOT } from "@patchmon-ws/testkit";
+import { REPO_ROOT } from "@patchmon-ws/stack";
 
 export const COMPILED = process.env.BENCH_SOURCE !== "1";
 

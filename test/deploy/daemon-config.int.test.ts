@@ -13,7 +13,7 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, describe, expect, it } from "vitest";
 import { parse } from "yaml";
-import { freePort, startDaemon } from "@patchmon-ws/testkit";
+import { freePort, startDaemon } from "@patchmon-ws/stack";
 import { read, readCompose } from "./support.js";
 
 const run = promisify(execFile);

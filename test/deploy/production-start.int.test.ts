@@ -16,7 +16,7 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startNatsServer, startRedisServer, startService, type RunningService, type TestNatsServer, type TestRedisServer } from "@patchmon-ws/testkit";
+import { startNatsServer, startRedisServer, startService, type RunningService, type TestNatsServer, type TestRedisServer } from "@patchmon-ws/stack";
 import { SERVICE_NAMES, type ServiceName } from "../../proxy/src/routes.js";
 import { ROOT, effective, parseDockerfile, read, stageChain } from "./support.js";
 

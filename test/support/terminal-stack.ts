@@ -2,18 +2,8 @@
  * A whole stack for terminal tests: auth, terminal-ws (and agent-ws when asked) behind the local TLS edge, a real
  * OpenSSH sshd, and helpers that do what the web UI does: sign in, ask for a one-time ticket, open the terminal.
  */
-import {
-  startSshd,
-  startStack,
-  TerminalTestClient,
-  TestWsClient,
-  WsRefused,
-  type Stack,
-  type StackOptions,
-  type StackServiceSpec,
-  type TestSshd,
-  type WsClientOptions,
-} from "@patchmon-ws/testkit";
+import { startSshd, TerminalTestClient, TestWsClient, WsRefused, type TestSshd, type WsClientOptions } from "@patchmon-ws/testkit";
+import { startStack, type Stack, type StackOptions, type StackServiceSpec } from "@patchmon-ws/stack";
 import type { CreatedHostResponse, HostRecord, Permission } from "@patchmon-ws/protocol";
 import { ReferenceAgent } from "@patchmon-ws/agent";
 

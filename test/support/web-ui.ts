@@ -11,7 +11,8 @@ import { chromium, type Browser, type BrowserContext, type Page } from "playwrig
 import { AxeBuilder } from "@axe-core/playwright";
 import { ReferenceAgent } from "@patchmon-ws/agent";
 import type { CreatedHostResponse, HostRecord, Permission, UserView } from "@patchmon-ws/protocol";
-import { CHROMIUM_ARGS, CHROMIUM_PATH, REPO_ROOT, startSshd, startStack, type RunningService, type Stack, type TestSshd } from "@patchmon-ws/testkit";
+import { CHROMIUM_ARGS, CHROMIUM_PATH, startSshd, type TestSshd } from "@patchmon-ws/testkit";
+import { REPO_ROOT, startStack, type RunningService, type Stack } from "@patchmon-ws/stack";
 
 export const WEB_DIST = join(REPO_ROOT, "web", "dist");
 export const SCREENSHOT_DIR = join(REPO_ROOT, ".screenshots");

@@ -10,7 +10,8 @@ import type { KV, KvEntry } from "@nats-io/kv";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { pino } from "pino";
 import { KvFollower, openKvBucket, type Logger } from "@patchmon-ws/service-kit";
-import { eventually, startNatsCluster, startNatsServer, type TestNatsCluster, type TestNatsServer } from "@patchmon-ws/testkit";
+import { eventually } from "@patchmon-ws/testkit";
+import { startNatsCluster, startNatsServer, type TestNatsCluster, type TestNatsServer } from "@patchmon-ws/stack";
 
 let single: TestNatsServer;
 let cluster: TestNatsCluster;

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startNatsServer, type TestNatsServer } from "@patchmon-ws/testkit";
+import { startNatsServer, type TestNatsServer } from "@patchmon-ws/stack";
 import { createLogger, launchService, type LaunchedService, type CommonConfig } from "../src/index.js";
 
 async function eventually(check: () => Promise<boolean>, timeoutMs: number, what: string): Promise<void> {

@@ -3,7 +3,7 @@ import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { z } from "zod";
 import { CodedError, errorReply } from "@patchmon-ws/protocol";
 import { createLogger, requestJson, serveJson, unwrapReply } from "@patchmon-ws/service-kit";
-import { startNatsServer, type TestNatsServer } from "@patchmon-ws/testkit";
+import { startNatsServer, type TestNatsServer } from "@patchmon-ws/stack";
 
 let nats: TestNatsServer;
 let nc: NatsConnection;

@@ -6,7 +6,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { z } from "zod";
 import { encodeJson, RelayLink, type RelayLinkFault } from "@patchmon-ws/service-kit";
-import { eventually, startNatsCluster, startNatsServer, type TestNatsCluster, type TestNatsServer } from "@patchmon-ws/testkit";
+import { eventually } from "@patchmon-ws/testkit";
+import { startNatsCluster, startNatsServer, type TestNatsCluster, type TestNatsServer } from "@patchmon-ws/stack";
 
 const Message = z.discriminatedUnion("type", [
   z.looseObject({ type: z.literal("data"), seq: z.number().int(), n: z.number().int() }),

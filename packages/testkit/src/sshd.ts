@@ -3,9 +3,7 @@ import { randomBytes } from "node:crypto";
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { spawnListening } from "./daemon.js";
-import { PortInUseError, withFreePort } from "./ports.js";
-import { ManagedProcess, requireBinary } from "./processes.js";
+import { ManagedProcess, PortInUseError, requireBinary, spawnListening, withFreePort } from "@patchmon-ws/stack";
 
 export type SshHostKeyType = "ed25519" | "ecdsa" | "rsa";
 

@@ -7,7 +7,7 @@ import { Queue } from "bullmq";
 import { Redis } from "ioredis";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { QueueNames, type ServerToAgentMessage } from "@patchmon-ws/protocol";
-import { startRedisServer, type TestRedisServer } from "@patchmon-ws/testkit";
+import { startRedisServer, type TestRedisServer } from "@patchmon-ws/stack";
 import { CommandQueue } from "../src/commands/command-queue.js";
 import type { SendOutcome } from "../src/commands/delivery-plan.js";
 import type { Target } from "../src/commands/delivery-plan.js";

@@ -10,7 +10,8 @@ import { ReferenceAgent } from "@patchmon-ws/agent";
 import { jetstream } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
 import { AgentBuckets, AgentSubjects, CloseCode, QueueNames, type ServerToAgentMessage } from "@patchmon-ws/protocol";
-import { SseClient, type RunningService } from "@patchmon-ws/testkit";
+import { SseClient } from "@patchmon-ws/testkit";
+import { type RunningService } from "@patchmon-ws/stack";
 import { AgentWsStack, api, eventually, wsUrl, type TestHost } from "./support/stack.js";
 import { StockAgent } from "./support/stock-agent.js";
 

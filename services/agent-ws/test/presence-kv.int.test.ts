@@ -5,7 +5,7 @@
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { PresenceRecord } from "@patchmon-ws/protocol";
-import { startNatsServer, type TestNatsServer } from "@patchmon-ws/testkit";
+import { startNatsServer, type TestNatsServer } from "@patchmon-ws/stack";
 import { openAgentWsBuckets, type AgentWsBuckets } from "../src/buckets.js";
 import type { ConnectionFacts } from "../src/presence/presence-record.js";
 import { PresenceSweeper } from "../src/presence/presence-sweeper.js";

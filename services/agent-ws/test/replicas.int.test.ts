@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ReferenceAgent } from "@patchmon-ws/agent";
 import { AgentSubjects, CloseCode, type ServerToAgentMessage } from "@patchmon-ws/protocol";
-import type { RunningService } from "@patchmon-ws/testkit";
+import type { RunningService } from "@patchmon-ws/stack";
 import { AgentWsStack, api, eventually, wsUrl, type TestHost } from "./support/stack.js";
 import { StockAgent } from "./support/stock-agent.js";
 

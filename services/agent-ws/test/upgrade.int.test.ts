@@ -6,7 +6,7 @@ import { request } from "node:http";
 import WebSocket from "ws";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CloseCode } from "@patchmon-ws/protocol";
-import type { RunningService } from "@patchmon-ws/testkit";
+import type { RunningService } from "@patchmon-ws/stack";
 import { AgentWsStack, api, eventually, wsUrl, type TestHost } from "./support/stack.js";
 import { expectRefusal, StockAgent } from "./support/stock-agent.js";
 

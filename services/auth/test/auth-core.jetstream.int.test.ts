@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { createLogger } from "@patchmon-ws/service-kit";
-import { startNatsServer, type TestNatsServer } from "@patchmon-ws/testkit";
+import { startNatsServer, type TestNatsServer } from "@patchmon-ws/stack";
 import { JetStreamAuthStorage } from "../src/jetstream-auth-storage.js";
 import { describeAuthCore } from "./auth-core.behaviour.js";
 

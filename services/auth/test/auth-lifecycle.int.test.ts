@@ -5,7 +5,7 @@ import jwt from "jsonwebtoken";
 import { AuthSubjects, ConsumeTicketReply, VerifyAgentReply } from "@patchmon-ws/protocol";
 import { requestJson } from "@patchmon-ws/service-kit";
 import { keyId } from "../src/token-signer.js";
-import { ManagedProcess, REPO_ROOT, startAuth, startNatsServer, type RunningAuth, type TestNatsServer } from "@patchmon-ws/testkit";
+import { ManagedProcess, REPO_ROOT, startAuth, startNatsServer, type RunningAuth, type TestNatsServer } from "@patchmon-ws/stack";
 
 const cleanups: (() => Promise<unknown>)[] = [];
 afterEach(async () => {

@@ -13,7 +13,7 @@ import {
   VerifySessionReply,
 } from "@patchmon-ws/protocol";
 import { requestJson } from "@patchmon-ws/service-kit";
-import { AuthHttpClient, HttpError, startAuth, startNatsServer, type RunningAuth, type TestNatsServer } from "@patchmon-ws/testkit";
+import { AuthHttpClient, HttpError, startAuth, startNatsServer, type RunningAuth, type TestNatsServer } from "@patchmon-ws/stack";
 
 let nats: TestNatsServer;
 let auth: RunningAuth;

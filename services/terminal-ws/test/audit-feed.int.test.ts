@@ -7,7 +7,7 @@ import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { CodedError, TerminalStreams } from "@patchmon-ws/protocol";
 import { createLogger } from "@patchmon-ws/service-kit";
-import { startNatsServer, type TestNatsServer } from "@patchmon-ws/testkit";
+import { startNatsServer, type TestNatsServer } from "@patchmon-ws/stack";
 import { feedAuditIndex, type AuditFeed } from "../src/audit/audit-feed.js";
 import { AuditIndex } from "../src/audit/audit-index.js";
 import { AuditTrail, type AuditEntry } from "../src/audit/audit-trail.js";

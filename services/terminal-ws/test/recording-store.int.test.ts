@@ -8,7 +8,7 @@ import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseAsciicast, TerminalStreams, TerminalSubjects, type AsciicastHeader } from "@patchmon-ws/protocol";
 import { createLogger } from "@patchmon-ws/service-kit";
-import { startNatsServer, type TestNatsServer } from "@patchmon-ws/testkit";
+import { startNatsServer, type TestNatsServer } from "@patchmon-ws/stack";
 import { openTerminalStorage, type TerminalStorage, type TerminalStorageOptions } from "../src/jetstream-setup.js";
 import { RecordingStore } from "../src/recording/recording-store.js";
 import { SessionRecorder, type SessionRecorderOptions } from "../src/recording/session-recorder.js";

@@ -9,7 +9,7 @@ import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { TerminalBuckets, TerminalStreams } from "@patchmon-ws/protocol";
 import { createLogger } from "@patchmon-ws/service-kit";
-import { startNatsServer, type TestNatsServer } from "@patchmon-ws/testkit";
+import { startNatsServer, type TestNatsServer } from "@patchmon-ws/stack";
 import { openTerminalStorage, type TerminalStorage, type TerminalStorageOptions } from "../src/jetstream-setup.js";
 import { SessionLedger, SessionLimitReached, type LiveSessionRecord } from "../src/session-ledger.js";
 

@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { gzipSync } from "node:zlib";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startService, type RunningService } from "@patchmon-ws/testkit";
+import { startService, type RunningService } from "@patchmon-ws/stack";
 
 const root = mkdtempSync(join(tmpdir(), "patchmon-web-served-"));
 mkdirSync(join(root, "assets"));

@@ -1,5 +1,5 @@
 import { connect, type NatsConnection } from "@nats-io/transport-node";
-import { startStack, type RunningAuth, type RunningService, type Stack, type TestNatsServer, type TestRedisServer } from "@patchmon-ws/testkit";
+import { startStack, type RunningAuth, type RunningService, type Stack, type TestNatsServer, type TestRedisServer } from "@patchmon-ws/stack";
 
 export interface TestHost {
   id: string;

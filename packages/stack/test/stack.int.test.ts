@@ -1,6 +1,6 @@
 import { request } from "node:https";
 import { afterAll, describe, expect, it } from "vitest";
-import { startNatsServer, startRedisServer, startStack, type Stack } from "@patchmon-ws/testkit";
+import { startNatsServer, startRedisServer, startStack, type Stack } from "@patchmon-ws/stack";
 
 /** GET over TLS trusting the edge's certificate. */
 function getJson(url: string, ca: string): Promise<{ status: number; body: any }> {

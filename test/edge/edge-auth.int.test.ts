@@ -3,9 +3,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createLogger } from "@patchmon-ws/service-kit";
-import { startAuth, startNatsServer, type RunningAuth, type TestNatsServer } from "@patchmon-ws/testkit";
-import { startEdge, type Edge } from "../src/edge.js";
-import { fetchEdge, TestUpstream } from "./helpers.js";
+import { startAuth, startNatsServer, type RunningAuth, type TestNatsServer } from "@patchmon-ws/stack";
+import { startEdge, type Edge } from "../../proxy/src/edge.js";
+import { fetchEdge, TestUpstream } from "../../proxy/test/helpers.js";
 
 /** The edge in front of the real auth service (real NATS): what `npm start` puts together. */
 describe("the edge in front of the real auth service", () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { PortInUseError, withFreePort } from "@patchmon-ws/testkit";
+import { PortInUseError, withFreePort } from "@patchmon-ws/stack";
 
 describe("withFreePort", () => {
   it("tries another port when the bind fails with PortInUseError", async () => {

@@ -7,10 +7,10 @@ import { join } from "node:path";
 import { generate } from "selfsigned";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { createLogger } from "@patchmon-ws/service-kit";
-import { ManagedProcess, REPO_ROOT, startService, type RunningService } from "@patchmon-ws/testkit";
-import { CERT_FILE, KEY_FILE, loadOrCreateSelfSigned } from "../src/certificate.js";
-import { startEdge, type Edge } from "../src/edge.js";
-import { closed, fetchEdge, openWebSocket, TestUpstream, type Seen } from "./helpers.js";
+import { ManagedProcess, REPO_ROOT, startService, type RunningService } from "@patchmon-ws/stack";
+import { CERT_FILE, KEY_FILE, loadOrCreateSelfSigned } from "../../proxy/src/certificate.js";
+import { startEdge, type Edge } from "../../proxy/src/edge.js";
+import { closed, fetchEdge, openWebSocket, TestUpstream, type Seen } from "../../proxy/test/helpers.js";
 
 const silent = createLogger("edge", "silent");
 let stateDir: string;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { discoverServices, parseScale } from "@patchmon-ws/testkit";
+import { discoverServices, parseScale } from "@patchmon-ws/stack";
 
 describe("startStack's option helpers", () => {
   it("parses STACK_SCALE, naming a bad entry or an unknown service", () => {

@@ -1,9 +1,9 @@
 import { createServer, type Server } from "node:http";
 import { afterEach, describe, expect, it } from "vitest";
-import { HealthChecker, probe } from "../src/health-checker.js";
-import { connectToLiveUpstream } from "../src/upstream-connector.js";
-import { parseUpstreamUrl, UpstreamPool, type Upstream } from "../src/upstream-pool.js";
-import { freePort } from "@patchmon-ws/testkit";
+import { HealthChecker, probe } from "../../proxy/src/health-checker.js";
+import { connectToLiveUpstream } from "../../proxy/src/upstream-connector.js";
+import { parseUpstreamUrl, UpstreamPool, type Upstream } from "../../proxy/src/upstream-pool.js";
+import { freePort } from "@patchmon-ws/stack";
 
 const A = "http://127.0.0.1:4101";
 const B = "http://127.0.0.1:4102";
