@@ -1,12 +1,14 @@
 /**
  * PresenceView for status streams against a real nats-server: each test gets a fresh presence bucket (revisions from
- * 1), written as another replica would; "own" writes are `remember`ed the way PresenceWriter does.
+ * 1), written as another replica would; "own" writes are `remember`ed the way PresenceWriter does. And the presence
+ * client over the view (agent-ws's locate-with-settle).
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { Kvm, type KV } from "@nats-io/kv";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import type { PresenceRecord } from "@patchmon-ws/protocol";
+import { PresenceClient } from "@patchmon-ws/service-kit";
 import { startNatsServer, type TestNatsServer } from "@patchmon-ws/stack";
 import { connectedRecord } from "../src/presence/presence-record.js";
 import type { PresenceChange } from "../src/presence/presence-record.js";
@@ -188,5 +190,38 @@ describe("PresenceView for status streams", () => {
     expect(view.revision).toBe(40);
     expect(view.changesSince(40, null)).toEqual({ fromRevision: 40, toRevision: 40, changes: [] });
     expect(view.changesSince(39, null)).toBeNull();
+  });
+});
+
+describe("the presence client over the view (agent-ws's locate)", () => {
+  const SETTLE_MS = 400;
+  const offline = (hostId: string): PresenceRecord => ({ ...record(hostId, false), replica: null, connectionId: null, since: null, updatedAt: Date.now() });
+
+  it("a host that just disconnected: found on the replica that records its reconnect, through the watch or at once for an own write", async () => {
+    const bucket = await Bucket.create();
+    const { view } = await started(bucket);
+    const client = new PresenceClient(view, SETTLE_MS);
+    await bucket.put("elsewhere", 1, offline("elsewhere"));
+    await bucket.put("here", 2, offline("here"));
+    await reached(view, 2);
+    const [elsewhere, here] = [client.locate("elsewhere"), client.locate("here")];
+    // Another replica records one reconnect; this replica the other (as PresenceWriter remembers its own write).
+    await bucket.put("elsewhere", 3, { ...record("elsewhere"), replica: "r-other", updatedAt: Date.now() });
+    view.remember("here", { ...record("here"), replica: "r-self", updatedAt: Date.now() }, 4);
+    expect(await Promise.all([elsewhere, here])).toEqual(["r-other", "r-self"]);
+  });
+
+  it("a host not recorded again within the settle time is offline then; a long-offline one at once", async () => {
+    const bucket = await Bucket.create();
+    const { view } = await started(bucket);
+    const client = new PresenceClient(view, SETTLE_MS);
+    await bucket.put("flapping", 1, offline("flapping"));
+    await bucket.put("gone", 2, { ...offline("gone"), updatedAt: Date.now() - 60_000 });
+    await reached(view, 2);
+    const startedAt = Date.now();
+    expect(await client.locate("gone")).toBeNull();
+    expect(Date.now() - startedAt).toBeLessThan(SETTLE_MS);
+    expect(await client.locate("flapping")).toBeNull();
+    expect(Date.now() - startedAt).toBeGreaterThanOrEqual(SETTLE_MS - 5);
   });
 });

@@ -26,8 +26,11 @@ export interface CommandRouterOptions {
    * such a holder is asked there instead of being taken for gone. A holder of this release without responders is gone.
    */
   olderRelease?: (replicaId: string) => Promise<boolean>;
-  /** The holder once presence catches up with a connection that is being recorded (null: offline). */
-  settledOwnerOf?: (hostId: string) => Promise<string | null>;
+  /**
+   * The holder once presence settles (PresenceClient.locate): asked when the mirror names none, since a host whose
+   * record just changed may be reconnecting (null: offline).
+   */
+  locateAgent?: (hostId: string) => Promise<string | null>;
   logger: Logger;
 }
 
@@ -74,7 +77,7 @@ export class CommandRouter {
     }
     let asked: string | undefined;
     for (let attempt = 0; attempt < 2; attempt++) {
-      const owner = this.ownerOf(target.hostId) ?? (attempt === 0 ? ((await this.options.settledOwnerOf?.(target.hostId)) ?? null) : null);
+      const owner = this.ownerOf(target.hostId) ?? (attempt === 0 ? ((await this.options.locateAgent?.(target.hostId)) ?? null) : null);
       // No holder, the one just asked, or us (presence still names us for a connection that just ended here).
       if (!owner || owner === asked || owner === this.options.replicaId) break;
       asked = owner;
