@@ -92,7 +92,6 @@ export async function setupAgentWs({ config, logger, runtime, nc, revocations }:
     replicaId,
     helloGraceMs: config.HELLO_GRACE_MS,
     logger,
-    olderRelease: (id) => directory.isOlderRelease(id),
     locateAgent: (hostId) => presence.locate(hostId),
   });
   queue.startWorker(router, workerRedis);
