@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ReferenceAgent } from "@patchmon-ws/agent";
 import { jetstream } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
-import { AgentBuckets, AgentSubjects, CloseCode, QueueNames, type ServerToAgentMessage } from "@patchmon-ws/protocol";
+import { AgentBuckets, AgentConnectionEvent, AgentSubjects, CloseCode, QueueNames, type ServerToAgentMessage } from "@patchmon-ws/protocol";
 import { SseClient } from "@patchmon-ws/testkit";
 import { type RunningService } from "@patchmon-ws/stack";
 import { AgentWsStack, api, eventually, wsUrl, type TestHost } from "./support/stack.js";
@@ -94,12 +94,28 @@ describe("agent-ws commands, status and revocation", () => {
     await observed.agent.stop();
   });
 
+  /** The host's next connected event, subscribed to before anything connects it (presence has recorded it then). */
+  async function nextConnectedEvent(hostId: string): Promise<{ event: Promise<AgentConnectionEvent> }> {
+    const nc = await stack.natsConnection();
+    const sub = nc.subscribe(AgentSubjects.connected(hostId), { max: 1 });
+    await nc.flush();
+    const event = (async () => {
+      for await (const msg of sub) return AgentConnectionEvent.parse(msg.json());
+      throw new Error(`no connected event for ${hostId}`);
+    })();
+    return { event };
+  }
+
   it("routes by presence: a replica's command subject delivers to agents it holds", async () => {
     const host = await stack.createHost("routing");
+    const recorded = await nextConnectedEvent(host.id);
     const observed = start(host);
     await connected(observed);
+    // The greeting goes out before presence records the connection (after the hello wait): wait for the record.
+    const event = await recorded.event;
     const nc = await stack.natsConnection();
     const record = (await status(host.id)) as { replica: string };
+    expect(record.replica).toBe(event.record.replica);
     const ask = async (subject: string, body: object) => (await nc.request(subject, JSON.stringify(body), { timeout: 5000 })).json<Record<string, unknown>>();
     const viaReplica = await ask(AgentSubjects.replicaCommand(record.replica), { hostId: host.id, commandId: "route-1", message: { type: "report_now" } });
     expect(viaReplica).toMatchObject({ ok: true, result: { hostId: host.id, commandId: "route-1", status: "acked" } });
