@@ -1,7 +1,8 @@
 /**
  * What the agent gateway (services/agent-ws) shares over NATS: subjects, JetStream KV buckets and message
  * schemas. Any service may consume agent messages, connection events and presence; only agent-ws replicas
- * answer command deliveries. Messages only ever gain optional fields (DESIGN.md §1); parsers ignore unknown ones.
+ * answer command deliveries. Messages only ever gain optional fields (docs/deploy.md, "Rolling deploys"); parsers
+ * ignore unknown ones.
  */
 import { z } from "zod";
 import { IDENTIFIER_PATTERN, HostId } from "./ids.js";
@@ -28,13 +29,6 @@ export const AgentSubjects = {
   replicaDeliver: (replicaId: string) => `agents.v1.replica.${token(replicaId)}.deliver`,
   /** Request/reply: open a terminal relay session through an agent held by this replica (terminal-relay.ts). */
   replicaRelay: (replicaId: string) => `agents.v1.replica.${token(replicaId)}.relay`,
-  /**
-   * Legacy (releases that subscribed once per held agent): deliver one command to the agent of a host. Still
-   * answered, by one wildcard subscription per replica, by the replica holding the agent (others stay silent), so
-   * older senders keep working during a rolling deploy; they see an offline host as a timeout, not "no responders".
-   */
-  command: (hostId: string) => `agents.v1.cmd.${token(hostId)}`,
-  commandAll: "agents.v1.cmd.*",
   /** Events: an agent connected / disconnected (AgentConnectionEvent). */
   connected: (hostId: string) => `agents.v1.events.connected.${token(hostId)}`,
   disconnected: (hostId: string) => `agents.v1.events.disconnected.${token(hostId)}`,
@@ -110,12 +104,6 @@ export const ReplicaHeartbeat = z.looseObject({
   startedAt: z.number().int(),
   heartbeatAt: z.number().int(),
   connections: z.number().int().min(0),
-  /**
-   * The replica answers its own subjects (replicaCommand, replicaDeliver). Absent from releases that answered only
-   * per-host subjects: a sender that finds no responders on a replica's subject asks the legacy subject only then,
-   * and otherwise knows at once that the replica is gone (a legacy request to a dead holder waits out its timeout).
-   */
-  replicaSubjects: z.boolean().optional(),
 });
 export type ReplicaHeartbeat = z.infer<typeof ReplicaHeartbeat>;
 
@@ -144,7 +132,7 @@ export type AgentMessageEnvelope = z.infer<typeof AgentMessageEnvelope>;
  * - acked: the agent confirmed it handled the command (agents announcing the "ack" capability);
  * - rejected: the agent acked with ok:false (it could not handle the command);
  * - delivered: written to the agent's socket (stock agents, which never ack, or an ack that did not come in time);
- * - not_held: the replica asked does not hold this host's agent (it moved); the sender retries by host subject.
+ * - not_held: the replica asked does not hold this host's agent (it moved); the sender asks the replica presence names then.
  */
 export const DELIVERY_STATUSES = ["acked", "rejected", "delivered", "not_held"] as const;
 export const DeliveryStatus = z.enum(DELIVERY_STATUSES);
@@ -174,12 +162,12 @@ const AckOptions = {
 };
 
 /**
- * Request on AgentSubjects.replicaCommand(replicaId) (and the legacy AgentSubjects.command(hostId)). The message's
- * own `id` is ignored; `commandId` is written instead.
+ * Request on AgentSubjects.replicaCommand(replicaId). The message's own `id` is ignored; `commandId` is written
+ * instead.
  */
 export const CommandDeliveryRequest = z.looseObject({
-  /** The host whose agent gets the command; required on replicaCommand (the legacy subject names it instead). */
-  hostId: HostId.optional(),
+  /** The host whose agent gets the command. */
+  hostId: HostId,
   commandId: CommandId,
   message: ServerToAgentMessage,
   ...AckOptions,

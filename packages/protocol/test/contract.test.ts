@@ -34,6 +34,9 @@ describe("the NATS contract", () => {
     for (const change of snapshot.changes) {
       expect(change.note.trim()).not.toBe("");
       expect(change.date).toMatch(/^\d{4}-\d{2}-\d{2}$/);
+      // A deliberate breaking change says so and names what it broke.
+      expect(change.note.startsWith("BREAKING: "), change.note).toBe(change.breaking !== undefined);
+      if (change.breaking) expect(change.breaking.length).toBeGreaterThan(0);
     }
   });
 

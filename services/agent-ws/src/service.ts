@@ -1,5 +1,5 @@
 import { Redis } from "ioredis";
-import { AuthClient, FailureLimiter, PrincipalVerifier, type ServiceContext } from "@patchmon-ws/service-kit";
+import { AuthClient, FailureLimiter, PresenceClient, PrincipalVerifier, type ServiceContext } from "@patchmon-ws/service-kit";
 import { AgentAuthenticator } from "./connection/agent-authenticator.js";
 import { AgentGateway } from "./connection/agent-gateway.js";
 import { AgentUpgradeHandler } from "./connection/agent-upgrade.js";
@@ -19,9 +19,6 @@ import { ReplicaDirectory } from "./presence/replica-directory.js";
 import { StatusStreams } from "./http/status-streams.js";
 import { TerminalRelays } from "./relays/terminal-relays.js";
 import { UserAccess } from "./http/user-access.js";
-
-/** How long a sender waits for presence to record a connection that may be in flight (see connectedOwner). */
-const PRESENCE_SETTLE_MS = 1000;
 
 /** Shares of the shutdown budget for each drain step. */
 const DRAIN_SHARES = { worker: 0.3, sockets: 0.25, presence: 0.25 };
@@ -87,6 +84,7 @@ export async function setupAgentWs({ config, logger, runtime, nc, revocations }:
     if (change.record?.connected) gateway.remoteConnected(change.record);
   });
 
+  const presence = new PresenceClient(view);
   const router = new CommandRouter(nc, gateway, (hostId) => {
     const record = view.get(hostId)?.record;
     return record?.connected ? record.replica : null;
@@ -94,10 +92,7 @@ export async function setupAgentWs({ config, logger, runtime, nc, revocations }:
     replicaId,
     helloGraceMs: config.HELLO_GRACE_MS,
     logger,
-    olderRelease: (id) => directory.isOlderRelease(id),
-    // A host whose record changed this recently may be reconnecting: its new connection is recorded within the
-    // hello wait plus a KV write.
-    settledOwnerOf: (hostId) => view.connectedOwner(hostId, PRESENCE_SETTLE_MS),
+    locateAgent: (hostId) => presence.locate(hostId),
   });
   queue.startWorker(router, workerRedis);
 

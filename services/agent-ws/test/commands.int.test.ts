@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ReferenceAgent } from "@patchmon-ws/agent";
 import { jetstream } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
-import { AgentBuckets, AgentSubjects, CloseCode, QueueNames, type ServerToAgentMessage } from "@patchmon-ws/protocol";
+import { AgentBuckets, AgentConnectionEvent, AgentSubjects, CloseCode, QueueNames, type ServerToAgentMessage } from "@patchmon-ws/protocol";
 import { SseClient } from "@patchmon-ws/testkit";
 import { type RunningService } from "@patchmon-ws/stack";
 import { AgentWsStack, api, eventually, wsUrl, type TestHost } from "./support/stack.js";
@@ -94,12 +94,28 @@ describe("agent-ws commands, status and revocation", () => {
     await observed.agent.stop();
   });
 
-  it("routes by presence: a replica's command subject delivers to agents it holds; the legacy per-host subject still answers older senders", async () => {
+  /** The host's next connected event, subscribed to before anything connects it (presence has recorded it then). */
+  async function nextConnectedEvent(hostId: string): Promise<{ event: Promise<AgentConnectionEvent> }> {
+    const nc = await stack.natsConnection();
+    const sub = nc.subscribe(AgentSubjects.connected(hostId), { max: 1 });
+    await nc.flush();
+    const event = (async () => {
+      for await (const msg of sub) return AgentConnectionEvent.parse(msg.json());
+      throw new Error(`no connected event for ${hostId}`);
+    })();
+    return { event };
+  }
+
+  it("routes by presence: a replica's command subject delivers to agents it holds", async () => {
     const host = await stack.createHost("routing");
+    const recorded = await nextConnectedEvent(host.id);
     const observed = start(host);
     await connected(observed);
+    // The greeting goes out before presence records the connection (after the hello wait): wait for the record.
+    const event = await recorded.event;
     const nc = await stack.natsConnection();
     const record = (await status(host.id)) as { replica: string };
+    expect(record.replica).toBe(event.record.replica);
     const ask = async (subject: string, body: object) => (await nc.request(subject, JSON.stringify(body), { timeout: 5000 })).json<Record<string, unknown>>();
     const viaReplica = await ask(AgentSubjects.replicaCommand(record.replica), { hostId: host.id, commandId: "route-1", message: { type: "report_now" } });
     expect(viaReplica).toMatchObject({ ok: true, result: { hostId: host.id, commandId: "route-1", status: "acked" } });
@@ -107,25 +123,21 @@ describe("agent-ws commands, status and revocation", () => {
     expect(elsewhere).toMatchObject({ ok: true, result: { status: "not_held" } });
     const noHost = await ask(AgentSubjects.replicaCommand(record.replica), { commandId: "route-3", message: { type: "report_now" } });
     expect(noHost).toMatchObject({ ok: false, code: "VALIDATION_FAILED" });
-    const legacy = await ask(AgentSubjects.command(host.id), { commandId: "route-4", message: { type: "report_now" } });
-    expect(legacy).toMatchObject({ ok: true, result: { hostId: host.id, commandId: "route-4", status: "acked" } });
     await observed.agent.stop();
   });
 
   /**
-   * Writes what a replica that is not running here would leave in the buckets: its heartbeat (with `heartbeat`'s
-   * extra fields) and the host's presence naming it. `beat` heartbeats again; `remove` takes both away.
+   * Writes what a replica that is not running here would leave in the buckets: its heartbeat and the host's presence
+   * naming it. `remove` takes both away.
    */
-  async function pretendHolder(host: TestHost, replica: string, heartbeat: Record<string, unknown>) {
+  async function pretendHolder(host: TestHost, replica: string) {
     const kvm = new Kvm(jetstream(await stack.natsConnection()));
     const [replicas, presence] = await Promise.all([kvm.open(AgentBuckets.replicas), kvm.open(AgentBuckets.presence)]);
     const now = Date.now();
-    const beat = () => replicas.put(replica, JSON.stringify({ replicaId: replica, startedAt: now, heartbeatAt: Date.now(), connections: 1, ...heartbeat }));
-    await beat();
+    await replicas.put(replica, JSON.stringify({ replicaId: replica, startedAt: now, heartbeatAt: Date.now(), connections: 1 }));
     const record = { hostId: host.id, apiId: host.apiId, connected: true, replica, connectionId: `${replica}-connection`, since: now, secure: true };
     await presence.put(host.id, JSON.stringify({ ...record, remoteAddress: "192.0.2.10", agentVersion: null, capabilities: [], lastDisconnect: null, updatedAt: now }));
     return {
-      beat,
       remove: async () => {
         await presence.delete(host.id);
         await replicas.delete(replica);
@@ -133,56 +145,17 @@ describe("agent-ws commands, status and revocation", () => {
     };
   }
 
-  it("during a rolling deploy, an agent held by an older replica (per-host subjects only) is asked on the legacy subject", async () => {
-    const host = await stack.createHost("held-by-older-release");
-    const nc = await stack.natsConnection();
-    const older = "older-release-replica";
-    // What an older replica leaves in the buckets: its heartbeat and the host's presence, but no command subject.
-    const { beat, remove } = await pretendHolder(host, older, {});
-    const asked: string[] = [];
-    const legacy = nc.subscribe(AgentSubjects.command(host.id), {
-      callback: (_err, msg) => {
-        const request = msg.json<{ commandId: string }>();
-        asked.push(request.commandId);
-        msg.respond(JSON.stringify({ ok: true, result: { hostId: host.id, commandId: request.commandId, status: "acked", replica: older } }));
-      },
-    });
-    try {
-      await eventually(async () => (await status(host.id)).replica === older, 15_000, "presence names the older replica");
-      // Beating again, as a live replica does: the test bucket expires heartbeats after REPLICA_TTL_MS (3 s).
-      await beat();
-      const res = await send(host.id, { command: { type: "report_now" } });
-      expect(res.status).toBe(200);
-      expect(res.body).toMatchObject({ hostId: host.id, status: "acked", replica: older });
-      expect(asked).toEqual([res.body.commandId]);
-    } finally {
-      legacy.unsubscribe();
-      // The pretend replica goes, so later tests' broadcasts do not wait for it.
-      await remove();
-    }
-  });
-
-  it("a holder of this release that died (its heartbeat not yet expired) makes the host offline at once, not after a timeout", async () => {
+  it("a holder that died (its heartbeat not yet expired) makes the host offline at once, not after a timeout", async () => {
     const host = await stack.createHost("held-by-dead-replica");
-    const nc = await stack.natsConnection();
-    const dead = "killed-current-replica";
-    // What a replica killed with SIGKILL leaves behind: a fresh heartbeat announcing replica subjects, and presence.
-    const { remove } = await pretendHolder(host, dead, { replicaSubjects: true });
-    // Anyone still asking the legacy subject would wait out the request timeout: nobody answers it for this host.
-    const legacyAsked: string[] = [];
-    const legacy = nc.subscribe(AgentSubjects.command(host.id), {
-      callback: (_err, msg) => {
-        legacyAsked.push(msg.subject);
-      },
-    });
+    const dead = "killed-replica";
+    // What a replica killed with SIGKILL leaves behind: a fresh heartbeat, and presence naming it.
+    const { remove } = await pretendHolder(host, dead);
     try {
       await eventually(async () => (await status(host.id)).replica === dead, 15_000, "presence names the dead replica");
       const res = await send(host.id, { command: { type: "report_now" } });
-      // Before heartbeats announced replicaSubjects this was a 503 ("did not answer in time") after ~15 s.
+      // "No responders" on its command subject means gone: offline, not a 503 after the request timed out.
       expect([res.status, res.body.code]).toEqual([409, "AGENT_OFFLINE"]);
-      expect(legacyAsked).toEqual([]);
     } finally {
-      legacy.unsubscribe();
       await remove();
     }
   });

@@ -1,7 +1,7 @@
 import { jetstream } from "@nats-io/jetstream";
-import { Kvm, type KV } from "@nats-io/kv";
-import { AgentBuckets, PresenceRecord, type HostRecord } from "@patchmon-ws/protocol";
-import { AuthClient, ConnectionQuota, OriginPolicy, PrincipalVerifier, type ServiceContext } from "@patchmon-ws/service-kit";
+import { Kvm } from "@nats-io/kv";
+import type { HostRecord } from "@patchmon-ws/protocol";
+import { AuthClient, ConnectionQuota, OriginPolicy, PresenceClient, presenceBucketSource, PrincipalVerifier, type ServiceContext } from "@patchmon-ws/service-kit";
 import { feedAuditIndex } from "./audit/audit-feed.js";
 import { AuditIndex } from "./audit/audit-index.js";
 import { AuditTrail } from "./audit/audit-trail.js";
@@ -22,21 +22,6 @@ const LEDGER_REFRESH_MS = 15_000;
 const RETENTION_INTERVAL_MS = 60_000;
 /** Share of the shutdown budget sessions get to say goodbye. */
 const DRAIN_SHARE = 0.6;
-
-/** Where a host's agent is held, from the presence bucket agent-ws keeps (opened on first use: it may not exist yet). */
-function agentLocator(kvm: Kvm): (hostId: string) => Promise<string | null> {
-  let presence: Promise<KV> | undefined;
-  return async (hostId) => {
-    presence ??= kvm.open(AgentBuckets.presence).catch((err: unknown) => {
-      presence = undefined;
-      throw err;
-    });
-    const entry = await (await presence).get(hostId);
-    if (!entry || entry.operation !== "PUT") return null;
-    const record = PresenceRecord.safeParse(entry.json());
-    return record.success && record.data.connected ? record.data.replica : null;
-  };
-}
 
 /**
  * Wires terminal-ws into the kit's runtime (launchService has connected NATS and answers /readyz for it): the
@@ -71,7 +56,8 @@ export async function setupTerminalWs({ config, logger, runtime, nc, revocations
     logger,
   });
   ledger.start();
-  const locateAgent = agentLocator(new Kvm(jetstream(nc, { timeout: 5000 })));
+  const presence = new PresenceClient(presenceBucketSource(new Kvm(jetstream(nc, { timeout: 5000 }))));
+  const locateAgent = (hostId: string) => presence.locate(hostId);
   const records = (host: HostRecord) => host.recordSessions ?? config.RECORD_SESSIONS;
 
   const gateway = new TerminalGateway({

@@ -85,7 +85,8 @@ export interface NatsContract {
 /** The snapshot file: the contract plus the log of why it changed. */
 export interface ContractSnapshot extends NatsContract {
   generatedBy: string;
-  changes: { date: string; note: string }[];
+  /** Why it changed; a change recorded with --allow-breaking lists the breaking issues it accepted. */
+  changes: { date: string; note: string; breaking?: string[] }[];
 }
 
 /**
@@ -168,8 +169,8 @@ const MESSAGES: Record<string, MessageDeclaration> = {
   },
   /** The error envelope every request/reply answer may be (part of each *Reply too). */
   ErrorReply: { schema: ErrorReply, role: "reply", on: [] },
-  CommandDeliveryRequest: { schema: CommandDeliveryRequest, role: "request", on: ["AgentSubjects.replicaCommand", "AgentSubjects.command", "AgentSubjects.commandAll"] },
-  CommandDeliveryReply: { schema: CommandDeliveryReply, role: "reply", on: ["AgentSubjects.replicaCommand", "AgentSubjects.command", "AgentSubjects.commandAll"] },
+  CommandDeliveryRequest: { schema: CommandDeliveryRequest, role: "request", on: ["AgentSubjects.replicaCommand"] },
+  CommandDeliveryReply: { schema: CommandDeliveryReply, role: "reply", on: ["AgentSubjects.replicaCommand"] },
   BatchDeliveryRequest: { schema: BatchDeliveryRequest, role: "request", on: ["AgentSubjects.replicaDeliver"] },
   BatchDeliveryReply: { schema: BatchDeliveryReply, role: "reply", on: ["AgentSubjects.replicaDeliver"] },
   AgentConnectionEvent: {

@@ -4,7 +4,8 @@
  *   npm run contract:snapshot -w @patchmon-ws/protocol -- "what changed and why"      record the current contract
  *   npm run contract:snapshot -w @patchmon-ws/protocol -- --check                     exit 1 unless additive and current
  *   npm run contract:snapshot -w @patchmon-ws/protocol -- --allow-breaking "note"     record a breaking change (only
- *       when no release that speaks the old contract can still be running: see docs/deploy.md, "Rolling deploys")
+ *       when no release that speaks the old contract can still be running, e.g. a subject no release ever shipped:
+ *       see docs/deploy.md, "Rolling deploys"); the change lists every breaking issue it accepted
  *
  * A breaking change is refused without --allow-breaking, printing what breaks; the usual fix is a new subject (or a
  * version segment in it) beside the old one, which both stay in the contract until no old release runs.
@@ -63,7 +64,10 @@ async function main(args: string[]): Promise<number> {
     generatedBy: GENERATED_BY,
     changes: [
       ...(previous?.changes ?? []),
-      { date: new Date().toISOString().slice(0, 10), note: issues.length > 0 ? `BREAKING: ${note}` : note },
+      {
+        date: new Date().toISOString().slice(0, 10),
+        ...(issues.length > 0 ? { note: `BREAKING: ${note}`, breaking: issues.map((i) => `${i.path}: ${i.problem}`) } : { note }),
+      },
     ],
     ...current,
   };

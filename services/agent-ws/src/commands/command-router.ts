@@ -22,12 +22,10 @@ export interface CommandRouterOptions {
   /** Per-host requests in flight during a multi-host send. */
   concurrency?: number;
   /**
-   * Whether a replica is alive and of an older release that answers only per-host subjects: during a rolling deploy
-   * such a holder is asked there instead of being taken for gone. A holder of this release without responders is gone.
+   * The holder once presence settles (PresenceClient.locate): asked when the mirror names none, since a host whose
+   * record just changed may be reconnecting (null: offline).
    */
-  olderRelease?: (replicaId: string) => Promise<boolean>;
-  /** The holder once presence catches up with a connection that is being recorded (null: offline). */
-  settledOwnerOf?: (hostId: string) => Promise<string | null>;
+  locateAgent?: (hostId: string) => Promise<string | null>;
   logger: Logger;
 }
 
@@ -74,7 +72,7 @@ export class CommandRouter {
     }
     let asked: string | undefined;
     for (let attempt = 0; attempt < 2; attempt++) {
-      const owner = this.ownerOf(target.hostId) ?? (attempt === 0 ? ((await this.options.settledOwnerOf?.(target.hostId)) ?? null) : null);
+      const owner = this.ownerOf(target.hostId) ?? (attempt === 0 ? ((await this.options.locateAgent?.(target.hostId)) ?? null) : null);
       // No holder, the one just asked, or us (presence still names us for a connection that just ended here).
       if (!owner || owner === asked || owner === this.options.replicaId) break;
       asked = owner;
@@ -84,18 +82,11 @@ export class CommandRouter {
     return { ...target, status: "offline" };
   }
 
-  /**
-   * One request to the replica presence names as the holder; a replica that is gone answers as not_held. A live one
-   * of an older release (no replica subjects) is asked on the legacy per-host subject.
-   */
+  /** One request to the replica presence names as the holder; a replica that is gone answers as not_held. */
   private async ask(replica: string, target: Target, message: ServerToAgentMessage, options: DeliveryOptions): Promise<DeliveryResult> {
     const request: CommandDeliveryRequest = { hostId: target.hostId, commandId: target.commandId, message, ...options };
     const result = await this.request(AgentSubjects.replicaCommand(replica), request, options);
-    if (result !== "no_responders") return result;
-    const older = await this.options.olderRelease?.(replica).catch(() => false);
-    if (!older) return { ...target, status: "not_held", replica };
-    const legacy = await this.request(AgentSubjects.command(target.hostId), request, options);
-    return legacy === "no_responders" ? { ...target, status: "not_held", replica } : legacy;
+    return result === "no_responders" ? { ...target, status: "not_held", replica } : result;
   }
 
   /** One request/reply with the holder; "no_responders" when nobody serves the subject. */

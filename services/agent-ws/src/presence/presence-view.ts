@@ -1,7 +1,7 @@
 import type { KV, KvEntry } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { AgentBuckets, PresenceRecord } from "@patchmon-ws/protocol";
-import { KvFollower, type Logger } from "@patchmon-ws/service-kit";
+import { KvFollower, type Logger, type PresenceSource } from "@patchmon-ws/service-kit";
 import type { PresenceChange, VersionedRecord } from "./presence-record.js";
 import { changesSince, DEFAULT_REMOVAL_LOG_LIMIT, RemovalLog, type ChangesSince, type ResumableState } from "./presence-history.js";
 
@@ -33,7 +33,7 @@ export function encodeRecord(record: PresenceRecord): Uint8Array {
  * same sequence on every replica, so a stream's last revision means the same everywhere and a client may resume
  * from it on any replica. For that the view also remembers recent removals (bounded, `RemovalLog`).
  */
-export class PresenceView implements ResumableState {
+export class PresenceView implements ResumableState, PresenceSource {
   private readonly records = new Map<string, VersionedRecord>();
   /**
    * Hosts whose record in `records` is an own write the watch has not delivered yet: what the watch last applied
@@ -134,25 +134,15 @@ export class PresenceView implements ResumableState {
     return changesSince(this, since, hostIds);
   }
 
-  /**
-   * The replica holding a host's agent once presence shows it connected, waiting up to `timeoutMs` when its record
-   * changed less than `timeoutMs` ago: a reconnecting agent is recorded up to the hello wait after its connect, and
-   * a command sent in between must not find it offline. Null when it is not connected by then.
-   */
-  async connectedOwner(hostId: string, timeoutMs: number): Promise<string | null> {
-    const current = this.records.get(hostId)?.record;
-    if (current?.connected) return current.replica;
-    if (!current || Date.now() - current.updatedAt > timeoutMs) return null;
-    return new Promise<string | null>((resolve) => {
-      const done = (owner: string | null) => {
-        clearTimeout(timer);
-        unsubscribe();
-        resolve(owner);
-      };
-      const timer = setTimeout(() => done(null), timeoutMs);
-      const unsubscribe = this.subscribe((change) => {
-        if (change.hostId === hostId && change.record?.connected) done(change.record.replica);
-      });
+  /** The host's record as this replica knows it (PresenceSource, for the presence client). */
+  record(hostId: string): PresenceRecord | undefined {
+    return this.records.get(hostId)?.record;
+  }
+
+  /** The host's changes as this replica learns them, own writes at once (PresenceSource, for the presence client). */
+  watchHost(hostId: string, onRecord: (record: PresenceRecord | null) => void): () => void {
+    return this.subscribe((change) => {
+      if (change.hostId === hostId) onRecord(change.record);
     });
   }
 

@@ -35,7 +35,6 @@ export class ReplicaDirectory {
       startedAt: this.startedAt,
       heartbeatAt: Date.now(),
       connections: this.connections(),
-      replicaSubjects: true,
     };
     await this.kv.put(this.replicaId, encoder.encode(JSON.stringify(heartbeat)));
   }
@@ -47,17 +46,6 @@ export class ReplicaDirectory {
   async isAlive(replicaId: string): Promise<boolean> {
     const entry = await this.kv.get(replicaId);
     return !!entry && entry.operation === "PUT";
-  }
-
-  /**
-   * Whether a replica is alive and of a release that answers only per-host subjects (its heartbeat does not announce
-   * replicaSubjects). False for a dead replica and for a live one of this release.
-   */
-  async isOlderRelease(replicaId: string): Promise<boolean> {
-    const entry = await this.kv.get(replicaId);
-    if (!entry || entry.operation !== "PUT") return false;
-    const heartbeat = ReplicaHeartbeat.safeParse(entry.json());
-    return heartbeat.success && heartbeat.data.replicaSubjects !== true;
   }
 
   /** Which of `replicaIds` are alive. */

@@ -21,7 +21,7 @@ const OUT_TYPES: ReadonlySet<string> = new Set(["connected", "data", "error", "c
 export interface RelayShellOptions {
   nc: NatsConnection;
   replicaId: string;
-  /** The agent-ws replica holding the host's agent, from presence (null: not connected). */
+  /** The agent-ws replica holding the host's agent (PresenceClient.locate; null: not connected). */
   locateAgent(hostId: string): Promise<string | null>;
   /** How long the agent may take to open the shell (its own SSH timeout is 20 s). */
   readyTimeoutMs: number;
