@@ -15,6 +15,7 @@ export * from "./sockets/heartbeat.js";
 export * from "./sockets/garbage-counter.js";
 export * from "./sockets/live-socket.js";
 export * from "./sockets/socket-server.js";
+export * from "./sockets/user-socket-endpoint.js";
 export * from "./sockets/handshake.js";
 export * from "./sockets/outbox.js";
 export * from "./sockets/connection-quota.js";
