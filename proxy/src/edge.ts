@@ -50,7 +50,7 @@ export interface EdgeOptions {
   /** JSON logger; default: warnings and errors only. */
   logger?: Logger;
   /** Route table; default ROUTES (tests of the no-route path use their own). */
-  routes?: readonly RouteDefinition[];
+  routes?: readonly RouteDefinition<string>[];
   /** How long close() lets in-flight HTTP responses finish. Default 10 000 ms. */
   shutdownTimeoutMs?: number;
 }
