@@ -86,6 +86,15 @@ function listen(server: Server, port: number, host: string): Promise<number> {
 }
 
 /**
+ * The edge as a stack runs it (packages/stack's `edge` option: npm start, tests, benchmarks): started in the calling
+ * process, by default on the free port and in the state folder the stack gives, with no upstreams until the stack
+ * reports its replicas.
+ */
+export function localEdge(options: Partial<Omit<EdgeOptions, "upstreams">> = {}): (init: { port: number; stateDir: string }) => Promise<Edge> {
+  return (init) => startEdge({ ...init, ...options, upstreams: {} });
+}
+
+/**
  * Starts the local TLS edge: the stand-in for Traefik in development and tests. It routes with the shared route
  * table, rewrites headers exactly as Traefik, spreads requests and WebSocket upgrades round-robin over each service's
  * replicas, skips dead ones, and answers its own failures with JSON `{error, code}`.

@@ -26,3 +26,4 @@ export * from "./jetstream-errors.js";
 export * from "./jetstream-setup.js";
 export * from "./kv-follower.js";
 export * from "./browser-headers.js";
+export * from "./request-path.js";
