@@ -11,6 +11,7 @@
  *
  * A PTY caps output near 84 MB/s on this machine; only the ratios mean anything.
  */
+import { localEdge } from "@patchmon-ws/edge";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -104,7 +105,7 @@ const dir = mkdtempSync(join(tmpdir(), "patchmon-ws-bench-terminal-"));
 const sshd = await startSshd();
 const stack = await startStack({
   services: ["auth", "agent-ws", "terminal-ws"],
-  edge: true,
+  edge: localEdge(),
   compiled: COMPILED,
   serviceEnv: { "terminal-ws": { MAX_SESSIONS_PER_USER: "1000", MAX_SESSIONS_PER_HOST: "1000", RECORD_SESSIONS: "false" } },
   timeoutMs: 60_000,

@@ -11,6 +11,7 @@
  *  - the terminal page's JavaScript, gzipped;
  *  - Lighthouse 12.2 performance and accessibility of the host list (desktop preset: the goal; mobile reported).
  */
+import { localEdge } from "@patchmon-ws/edge";
 import { readFileSync, writeFileSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -39,7 +40,7 @@ const dir = mkdtempSync(join(tmpdir(), "patchmon-ws-bench-web-"));
 const sshd = await startSshd();
 const stack = await startStack({
   services: ["auth", "agent-ws", "terminal-ws", "web"],
-  edge: true,
+  edge: localEdge(),
   compiled: COMPILED,
   serviceEnv: { "terminal-ws": { RECORD_SESSIONS: "false" } },
   timeoutMs: 60_000,

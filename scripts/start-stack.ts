@@ -17,7 +17,7 @@
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { randomBytes } from "node:crypto";
 import { join, resolve } from "node:path";
-import { loadEdgeConfig } from "@patchmon-ws/edge";
+import { loadEdgeConfig, localEdge } from "@patchmon-ws/edge";
 import { discoverServices, findBinary, parseScale, REPO_ROOT, startStack, type Stack } from "@patchmon-ws/stack";
 
 const STATE_DIR = resolve(process.env.STATE_DIR ?? join(REPO_ROOT, ".state"));
@@ -89,7 +89,7 @@ async function main(): Promise<void> {
     admin: { username: secrets.adminUsername, password: secrets.adminPassword },
     jwtSecret: secrets.jwtSecret,
     cheapPasswordHashes: false,
-    edge: {
+    edge: localEdge({
       host: edgeConfig.EDGE_HOST,
       port: edgeConfig.EDGE_PORT,
       httpPort: edgeConfig.EDGE_HTTP_PORT,
@@ -97,7 +97,7 @@ async function main(): Promise<void> {
       trustedIps: edgeConfig.EDGE_TRUSTED_IPS,
       healthCheckIntervalMs: edgeConfig.EDGE_HEALTH_CHECK_INTERVAL_MS,
       ...(edgeConfig.EDGE_TLS_CERT && edgeConfig.EDGE_TLS_KEY ? { tls: { cert: edgeConfig.EDGE_TLS_CERT, key: edgeConfig.EDGE_TLS_KEY } } : {}),
-    },
+    }),
     restartOnExit: true,
     timeoutMs: 60_000,
     onLog: say,

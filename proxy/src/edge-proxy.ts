@@ -30,7 +30,7 @@ export interface EdgeProxyOptions {
 const NETWORK_ERRORS = new Set(["ECONNRESET", "EPIPE", "ECONNREFUSED", "ECONNABORTED", "ETIMEDOUT", "EHOSTUNREACH", "ENETUNREACH"]);
 
 interface Target {
-  readonly route: RouteDefinition;
+  readonly route: RouteDefinition<string>;
   readonly pool: UpstreamPool;
   readonly forwardUrl: string;
 }

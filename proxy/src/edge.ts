@@ -50,7 +50,7 @@ export interface EdgeOptions {
   /** JSON logger; default: warnings and errors only. */
   logger?: Logger;
   /** Route table; default ROUTES (tests of the no-route path use their own). */
-  routes?: readonly RouteDefinition[];
+  routes?: readonly RouteDefinition<string>[];
   /** How long close() lets in-flight HTTP responses finish. Default 10 000 ms. */
   shutdownTimeoutMs?: number;
 }
@@ -83,6 +83,15 @@ function listen(server: Server, port: number, host: string): Promise<number> {
       resolvePort(typeof address === "object" && address ? address.port : port);
     });
   });
+}
+
+/**
+ * The edge as a stack runs it (packages/stack's `edge` option: npm start, tests, benchmarks): started in the calling
+ * process, by default on the free port and in the state folder the stack gives, with no upstreams until the stack
+ * reports its replicas.
+ */
+export function localEdge(options: Partial<Omit<EdgeOptions, "upstreams">> = {}): (init: { port: number; stateDir: string }) => Promise<Edge> {
+  return (init) => startEdge({ ...init, ...options, upstreams: {} });
 }
 
 /**

@@ -1,4 +1,4 @@
-export { startEdge, EDGE_DEFAULTS, type Edge, type EdgeOptions } from "./edge.js";
+export { startEdge, localEdge, EDGE_DEFAULTS, type Edge, type EdgeOptions } from "./edge.js";
 export { ROUTES, SERVICE_NAMES, SERVICE_PORTS, isServiceName, type RouteDefinition, type ServiceName } from "./routes.js";
 export { Router, canonicalHost } from "./router.js";
 export { compileRule, RuleError, type RequestFacts, type RequestMatcher } from "./rule-matchers.js";

@@ -2,7 +2,7 @@ import { compileRule, type RequestFacts, type RequestMatcher } from "./rule-matc
 import type { RouteDefinition } from "./routes.js";
 
 interface CompiledRoute {
-  readonly route: RouteDefinition;
+  readonly route: RouteDefinition<string>;
   readonly matches: RequestMatcher;
 }
 
@@ -13,7 +13,7 @@ interface CompiledRoute {
 export class Router {
   private readonly compiled: CompiledRoute[];
 
-  constructor(routes: readonly RouteDefinition[]) {
+  constructor(routes: readonly RouteDefinition<string>[]) {
     const names = new Set<string>();
     for (const route of routes) {
       if (names.has(route.name)) throw new Error(`duplicate route name ${JSON.stringify(route.name)}`);
@@ -32,12 +32,12 @@ export class Router {
   }
 
   /** The winning route, or undefined when no rule matches (the edge answers 404). */
-  match(facts: RequestFacts): RouteDefinition | undefined {
+  match(facts: RequestFacts): RouteDefinition<string> | undefined {
     return this.compiled.find((candidate) => candidate.matches(facts))?.route;
   }
 
   /** Routes in the order they are tried. */
-  get routes(): RouteDefinition[] {
+  get routes(): RouteDefinition<string>[] {
     return this.compiled.map((c) => c.route);
   }
 }

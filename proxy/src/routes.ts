@@ -9,14 +9,15 @@
 /** A service the edge forwards to; every replica of it answers the same paths. */
 export type ServiceName = "agent-ws" | "terminal-ws" | "bullboard" | "auth" | "web";
 
-export interface RouteDefinition {
+/** One route; `S` is the product's service names, widened to string only for a route table a test brings (a fixture service). */
+export interface RouteDefinition<S extends string = ServiceName> {
   /** Router name (also the Traefik router key). */
   readonly name: string;
   /** Traefik v3 rule. */
   readonly rule: string;
   /** Higher wins; Traefik's default when unset is the rule's length, so we always set it. */
   readonly priority: number;
-  readonly service: ServiceName;
+  readonly service: S;
   /** Why this route exists, for the generated Traefik file. */
   readonly description: string;
 }

@@ -5,7 +5,7 @@ import { UpstreamPool } from "./upstream-pool.js";
 export class UpstreamRegistry {
   private readonly pools = new Map<string, UpstreamPool>();
 
-  constructor(routes: readonly RouteDefinition[], upstreams: Partial<Record<string, readonly string[]>>) {
+  constructor(routes: readonly RouteDefinition<string>[], upstreams: Partial<Record<string, readonly string[]>>) {
     for (const route of routes) {
       if (!this.pools.has(route.service)) this.pools.set(route.service, new UpstreamPool(route.service, []));
     }

@@ -2,6 +2,7 @@
  * A whole stack for terminal tests: auth, terminal-ws (and agent-ws when asked) behind the local TLS edge, a real
  * OpenSSH sshd, and helpers that do what the web UI does: sign in, ask for a one-time ticket, open the terminal.
  */
+import { localEdge } from "@patchmon-ws/edge";
 import { startSshd, TerminalTestClient, TestWsClient, WsRefused, type TestSshd, type WsClientOptions } from "@patchmon-ws/testkit";
 import { startStack, type Stack, type StackOptions, type StackServiceSpec } from "@patchmon-ws/stack";
 import type { CreatedHostResponse, HostRecord, Permission } from "@patchmon-ws/protocol";
@@ -39,7 +40,7 @@ export class TerminalStack {
         timeoutMs: 60_000,
         ...options.stack,
         services: options.services ?? ["auth", { name: "terminal-ws", replicas: options.terminalReplicas ?? 1 }],
-        edge: { healthCheckIntervalMs: 500 },
+        edge: localEdge({ healthCheckIntervalMs: 500 }),
         serviceEnv: { ...options.stack?.serviceEnv, "terminal-ws": { RECORD_SESSIONS: "true", ...options.stack?.serviceEnv?.["terminal-ws"], ...options.terminalEnv } },
       });
       return new TerminalStack(stack, sshd);

@@ -4,6 +4,7 @@
  * whose isolated contexts (one per signed-in person) record what went wrong: page errors, failed requests, 4xx/5xx
  * answers, console errors and Content-Security-Policy violations.
  */
+import { localEdge } from "@patchmon-ws/edge";
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -36,7 +37,7 @@ export class WebStack {
       startSshd(),
       startStack({
         services: ["auth", "agent-ws", "terminal-ws", "bullboard", "web"],
-        edge: { healthCheckIntervalMs: 500 },
+        edge: localEdge({ healthCheckIntervalMs: 500 }),
         serviceEnv: { "terminal-ws": { RECORD_SESSIONS: "true" } },
         timeoutMs: 60_000,
       }),

@@ -16,8 +16,11 @@
  *   serviceEnv           variables per service name
  *   admin / jwtSecret    the first admin's login and auth's signing key; default random
  *   cheapPasswordHashes  default true: PASSWORD_HASH_COST=12 so logins in tests are fast; npm start passes false
- *   edge                 true or EdgeOptions-like settings: run the local TLS edge in this process, routing to
- *                        every replica (port 0 = any free port)
+ *   edge                 a starter for the local TLS edge, run in this process and routing to every replica:
+ *                        `edge: localEdge({ healthCheckIntervalMs: 500 })` with localEdge from @patchmon-ws/edge.
+ *                        The stack does not import the edge (packages never depend on what sits above them); it
+ *                        hands the starter a free port and a state folder and tells it each service's replicas
+ *                        as they come up
  *   publicUrl            PUBLIC_URL for the services; default https://localhost:<edge port> with an edge
  *   restartOnExit        a replica that dies is started again after 2 s (npm start); default off (tests kill
  *                        replicas on purpose)
@@ -38,7 +41,6 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from "node:fs
 import { randomBytes } from "node:crypto";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { Edge, EdgeOptions } from "@patchmon-ws/edge";
 import { AuthHttpClient, type RunningAuth } from "./auth-client.js";
 import { startNatsCluster, type TestNatsCluster } from "./nats-cluster.js";
 import { startNatsServer, type TestNatsServer } from "./nats-server.js";
@@ -54,7 +56,19 @@ export interface StackServiceSpec {
   env?: Record<string, string>;
 }
 
-export interface StackEdgeOptions extends Partial<Omit<EdgeOptions, "upstreams">> {}
+/** What the stack needs of the TLS edge it runs (the local edge of @patchmon-ws/edge is one). */
+export interface StackEdge {
+  readonly url: string;
+  readonly port: number;
+  /** The edge's certificate (PEM), for clients that must trust it. */
+  readonly certificate: string;
+  /** Routes a service's traffic to these replica URLs from now on. */
+  setUpstreams(service: string, urls: readonly string[]): void;
+  close(): Promise<void>;
+}
+
+/** Starts the edge on `port` (0: a free one), keeping its own files (a self-signed certificate) in `stateDir`. */
+export type StackEdgeStarter = (init: { port: number; stateDir: string }) => Promise<StackEdge>;
 
 export interface StackOptions {
   natsUrl?: string;
@@ -69,7 +83,7 @@ export interface StackOptions {
   admin?: { username?: string; password?: string };
   jwtSecret?: string;
   cheapPasswordHashes?: boolean;
-  edge?: boolean | StackEdgeOptions;
+  edge?: StackEdgeStarter;
   /** Run the services' built JavaScript under plain node (see StartServiceOptions.compiled). */
   compiled?: boolean;
   publicUrl?: string;
@@ -95,7 +109,7 @@ export interface Stack {
   auth: RunningAuth;
   admin: { username: string; password: string };
   jwtSecret: string;
-  edge: Edge | undefined;
+  edge: StackEdge | undefined;
   /** The edge's URL as printed (https://localhost:<port>), or undefined without an edge. */
   edgeUrl: string | undefined;
   /** Starts one more replica of a service (registered with the edge). */
@@ -197,11 +211,9 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     const context: StackContext = { natsUrl, redisUrl, admin, jwtSecret, cheapPasswordHashes: options.cheapPasswordHashes ?? true };
 
     // The edge first, so its port (and PUBLIC_URL) is known before the services start; replicas join it as they come up.
-    let edge: Edge | undefined;
+    let edge: StackEdge | undefined;
     if (options.edge) {
-      const { startEdge } = await import("@patchmon-ws/edge");
-      const settings = options.edge === true ? {} : options.edge;
-      edge = await startEdge({ port: 0, stateDir: join(stateDir, "edge"), ...settings, upstreams: {} });
+      edge = await options.edge({ port: 0, stateDir: join(stateDir, "edge") });
       const started = edge;
       stopEdge = () => started.close();
     }

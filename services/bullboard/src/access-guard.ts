@@ -88,12 +88,6 @@ export class AccessGuard {
     return session;
   }
 
-  /** Authentication for the live-event socket: a browser endpoint, so its Origin must be allowed. */
-  async authorizeUpgrade(origin: OriginVerdict, cookieHeader: string | undefined, sourceAddress: string): Promise<DashboardSession> {
-    if (origin !== "allowed") throw new CodedError("ORIGIN_FORBIDDEN");
-    return this.authenticate(cookieHeader, sourceAddress);
-  }
-
   /** `/bullboard?ticket=…`: consumes the ticket and grants a session when the user may see the board. */
   async exchangeTicket(ticket: string, sourceAddress: string): Promise<TicketGrant> {
     this.throwIfLimited(sourceAddress);

@@ -1,7 +1,7 @@
 import type { IncomingMessage } from "node:http";
 import type { Duplex } from "node:stream";
 import { ALL_QUEUES } from "@patchmon-ws/protocol";
-import { AuthClient, FailureLimiter, OriginPolicy, PrincipalVerifier, rejectUpgrade, type ServiceContext } from "@patchmon-ws/service-kit";
+import { AuthClient, FailureLimiter, OriginPolicy, PrincipalVerifier, rejectUpgrade, requestPathname, type ServiceContext } from "@patchmon-ws/service-kit";
 import { AccessGuard } from "./access-guard.js";
 import { createBoardRouter } from "./board-http.js";
 import type { BullboardConfig } from "./config.js";
@@ -132,7 +132,7 @@ export function setupBullboard({ config, runtime, nc, logger, revocations }: Ser
     }),
   );
   runtime.setUpgradeHandler((req: IncomingMessage, socket: Duplex, head: Buffer) => {
-    if (EventGateway.handles(pathnameOf(req))) return events.handleUpgrade(req, socket, head);
+    if (EventGateway.handles(requestPathname(req))) return events.handleUpgrade(req, socket, head);
     rejectUpgrade(socket, "NOT_FOUND");
   });
 
@@ -149,12 +149,6 @@ export function setupBullboard({ config, runtime, nc, logger, revocations }: Ser
     })());
   runtime.onDrain(close);
   return { close };
-}
-
-function pathnameOf(req: IncomingMessage): string {
-  const url = req.url ?? "/";
-  const query = url.indexOf("?");
-  return query === -1 ? url : url.slice(0, query);
 }
 
 function messageType(json: string): string {

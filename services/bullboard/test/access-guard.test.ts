@@ -83,14 +83,6 @@ describe("AccessGuard", () => {
     await expect(g.authorizeHttp(write("viewer-token"))).rejects.toMatchObject({ status: 403, message: expect.stringContaining("Read-only") });
   });
 
-  it("requires an allowed Origin for the event socket before asking auth", async () => {
-    const { guard: g, outcomes } = guard();
-    await expect(g.authorizeUpgrade("absent", cookie("admin-token"), "a")).rejects.toMatchObject({ status: 403, code: "ORIGIN_FORBIDDEN" });
-    await expect(g.authorizeUpgrade("forbidden", cookie("admin-token"), "a")).rejects.toMatchObject({ code: "ORIGIN_FORBIDDEN" });
-    expect(outcomes).toEqual([]);
-    await expect(g.authorizeUpgrade("allowed", cookie("admin-token"), "a")).resolves.toMatchObject({ mode: "full" });
-  });
-
   it("limits an address after repeated failures with 429 and Retry-After", async () => {
     const { guard: g } = guard({ maxFailures: 3 });
     for (let i = 0; i < 3; i++) await expect(g.authenticate(`${SESSION_COOKIE}=bad${i}`, "6.6.6.6")).rejects.toMatchObject({ status: 401 });

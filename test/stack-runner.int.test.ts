@@ -1,3 +1,4 @@
+import { localEdge } from "@patchmon-ws/edge";
 import { request } from "node:https";
 import { afterAll, describe, expect, it } from "vitest";
 import { startNatsServer, startRedisServer, startStack, type Stack } from "@patchmon-ws/stack";
@@ -22,7 +23,7 @@ describe("startStack", () => {
   });
 
   it("runs replicas behind the edge and restarts one that dies, on its port", async () => {
-    const stack = await startStack({ services: ["auth", { name: "agent-ws", replicas: 2 }], edge: { healthCheckIntervalMs: 200 }, restartOnExit: true });
+    const stack = await startStack({ services: ["auth", { name: "agent-ws", replicas: 2 }], edge: localEdge({ healthCheckIntervalMs: 200 }), restartOnExit: true });
     stacks.push(stack);
     const replicas = stack.services["agent-ws"]!;
     expect(replicas).toHaveLength(2);
