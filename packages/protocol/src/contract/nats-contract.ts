@@ -14,7 +14,6 @@ import {
   AgentBuckets,
   AgentConnectionEvent,
   AgentMessageEnvelope,
-  AgentSubjects,
   BatchDeliveryReply,
   BatchDeliveryRequest,
   CommandDeliveryReply,
@@ -39,10 +38,10 @@ import {
 } from "../auth.js";
 import { QueueNames } from "../queues.js";
 import { ErrorReply } from "../replies.js";
-import { AUTH_QUEUE_GROUP, AuthBuckets, AuthSubjects } from "../subjects.js";
-import { AUDIT_EVENT_KINDS, TerminalAuditEvent, TerminalBuckets, TerminalStreams, TerminalSubjects } from "../terminal-audit.js";
+import { AUTH_QUEUE_GROUP, AuthBuckets, SUBJECT_CATALOGUE } from "../subjects.js";
+import { AUDIT_EVENT_KINDS, TerminalAuditEvent, TerminalBuckets, TerminalStreams } from "../terminal-audit.js";
 import { AsciicastEvent, AsciicastHeader } from "../terminal-recording.js";
-import { RelayInMessage, RelayOpenReply, RelayOpenRequest, RelayOutMessage, RelaySubjects } from "../terminal-relay.js";
+import { RelayInMessage, RelayOpenReply, RelayOpenRequest, RelayOutMessage } from "../terminal-relay.js";
 
 /** Bumped only if the snapshot file's own layout changes. */
 export const CONTRACT_FORMAT = 1;
@@ -95,14 +94,6 @@ export interface ContractSnapshot extends NatsContract {
 const PARAMETER_VALUES: Record<string, readonly string[]> = {
   type: AGENT_TO_SERVER_TYPES,
   kind: AUDIT_EVENT_KINDS,
-};
-
-/** The subject-declaring objects of this package, by the name they are exported under. */
-const SUBJECT_OBJECTS: Record<string, Record<string, unknown>> = {
-  AuthSubjects,
-  AgentSubjects,
-  RelaySubjects,
-  TerminalSubjects,
 };
 
 /** The parameter names of a subject builder, read from its source (`(hostId, type) => …`). */
@@ -205,8 +196,8 @@ function toSchema(name: string, schema: z.ZodType): JsonSchema {
 /** The contract as the code declares it now. */
 export function buildNatsContract(): NatsContract {
   const subjects: Record<string, SubjectEntry> = {};
-  for (const [objectName, object] of Object.entries(SUBJECT_OBJECTS)) {
-    for (const [key, value] of Object.entries(object)) {
+  for (const [objectName, family] of Object.entries(SUBJECT_CATALOGUE)) {
+    for (const [key, { subject: value }] of Object.entries(family)) {
       const name = `${objectName}.${key}`;
       if (typeof value === "string") subjects[name] = { pattern: value };
       else if (typeof value === "function") subjects[name] = subjectPattern(name, value as (...args: string[]) => string);
