@@ -57,6 +57,8 @@ function isOrigin(value: string): boolean {
 export const env = {
   port: (fallback: number) => z.coerce.number().int().min(0).max(65535).default(fallback),
   positiveInt: (fallback: number) => z.coerce.number().int().positive().default(fallback),
+  /** An integer ≥ 0, for settings where 0 turns something off. */
+  nonNegativeInt: (fallback: number) => z.coerce.number().int().min(0).default(fallback),
   boolean: (fallback: boolean) =>
     z
       .enum(["true", "false", "1", "0", "yes", "no"], { message: "must be true or false" })
