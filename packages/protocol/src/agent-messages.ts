@@ -6,7 +6,7 @@
  * Unknown fields are ignored (schemas are loose), so either side can gain optional fields.
  */
 import { z } from "zod";
-import { messageUnion } from "./message-union.js";
+import { messageUnion, type DeclaredFields } from "./message-union.js";
 
 /** A stock agent drops any frame over 64 KiB: never send one larger. */
 export const AGENT_MAX_FRAME_BYTES = 64 * 1024;
@@ -87,6 +87,8 @@ export type ServerToAgentType = keyof typeof ServerToAgentSchemas;
 export const SERVER_TO_AGENT_TYPES = Object.keys(ServerToAgentSchemas) as ServerToAgentType[];
 export const ServerToAgentMessage = messageUnion(ServerToAgentSchemas);
 export type ServerToAgentMessage = z.infer<typeof ServerToAgentMessage>;
+/** A server→agent message as a sender builds it: one of the catalogue's types with its declared fields only. */
+export type ServerToAgentFrame = DeclaredFields<z.input<typeof ServerToAgentMessage>>;
 
 /** Commands an operator may send (everything server→agent except the greeting and the SSH relay, which terminal-ws owns). */
 export const COMMAND_TYPES = SERVER_TO_AGENT_TYPES.filter(

@@ -20,6 +20,7 @@
  */
 import { z } from "zod";
 import { HostId } from "./ids.js";
+import type { DeclaredFields } from "./message-union.js";
 import { replyOf } from "./replies.js";
 
 /** Terminal session ids: also the agent's `session_id`, which PatchMon limits to these characters. */
@@ -88,6 +89,8 @@ export const RelayOutMessage = z.discriminatedUnion("type", [
   z.looseObject({ type: z.literal("keepalive"), ack: Ack }),
 ]);
 export type RelayOutMessage = z.infer<typeof RelayOutMessage>;
+/** A RelayOutMessage as the agent side builds it (declared fields only). */
+export type RelayOutFrame = DeclaredFields<z.input<typeof RelayOutMessage>>;
 
 /** Browser → host (terminal-ws → agent-ws). */
 export const RelayInMessage = z.discriminatedUnion("type", [
