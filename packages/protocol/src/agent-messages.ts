@@ -1,5 +1,5 @@
 /**
- * The agent WebSocket message catalogue (reference §2.7), as zod schemas. Field names are PatchMon's, unchanged,
+ * The agent WebSocket message catalogue (PatchMon's: "Compatibility" in docs/architecture.md), as zod schemas. Field names are PatchMon's, unchanged,
  * so a stock agent works. Our extensions are additive and optional:
  *  - server→agent messages may carry `id` (a command id); agents that support it answer `{type:"ack", id}`.
  *  - agents may announce themselves with `{type:"hello", agent_version, capabilities}`; stock agents never do.
@@ -10,7 +10,7 @@ import { messageUnion, type DeclaredFields } from "./message-union.js";
 
 /** A stock agent drops any frame over 64 KiB: never send one larger. */
 export const AGENT_MAX_FRAME_BYTES = 64 * 1024;
-/** Agent pings every 30 s and expects a pong within 90 s (reference §2.5). */
+/** A stock agent pings every 30 s and expects a pong within 90 s. */
 export const AGENT_PING_INTERVAL_MS = 30_000;
 export const AGENT_READ_DEADLINE_MS = 90_000;
 

@@ -1,7 +1,7 @@
 /**
  * The NATS contract between services, as data: every subject (pattern), stream, KV bucket and queue group declared in
  * this package, and the JSON Schema of every message that crosses NATS between two services. Services deploy
- * independently (DESIGN.md §1), so a replica of one release must work beside replicas of the previous one; the
+ * independently ("NATS subjects" in docs/architecture.md), so a replica of one release must work beside replicas of the previous one; the
  * committed snapshot (packages/protocol/contract/nats-contract.json, written by `npm run contract:snapshot -w
  * @patchmon-ws/protocol`) is what the previous release spoke, and test/contract.test.ts fails when the contract built
  * here is not an additive change of it (compatibility.ts says what that means).
