@@ -1,5 +1,5 @@
 /**
- * agent-ws benchmark (issue 3), on one replica, each figure next to a bare `ws` baseline measured in the same run:
+ * agent-ws benchmark, on one replica, each figure next to a bare `ws` baseline measured in the same run:
  *  - connect storm: 10 000 agents connecting (and, for agent-ws, authenticating) with 200 attempts in flight, timed
  *    inside the agents' process from the first connection attempt to the last `open` (set-up excluded on both sides);
  *    goals <= 10 s and <= 2× bare ws;

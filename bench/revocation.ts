@@ -1,5 +1,5 @@
 /**
- * Revocation benchmark (issue 6): how long a revoked credential keeps a live socket open. Real nats-server,
+ * Revocation benchmark: how long a revoked credential keeps a live socket open. Real nats-server,
  * redis-server, auth, agent-ws and bullboard processes on loopback. For each kind of revocation, the clock starts
  * just before the revoking HTTP call is sent to auth and stops at the socket's close event in this process:
  *

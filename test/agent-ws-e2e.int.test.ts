@@ -1,7 +1,7 @@
 /**
- * Issue 3, end to end: agents over real TLS through the local edge (which sets X-Forwarded-Proto: wss like
+ * The agent gateway end to end: agents over real TLS through the local edge (which sets X-Forwarded-Proto: wss like
  * Traefik), two agent-ws replicas, real nats-server, redis-server and auth, the reference agent and a stock-like
- * client. Covers everything the issue's "What it must show" lists.
+ * client.
  */
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";

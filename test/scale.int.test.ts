@@ -1,5 +1,5 @@
 /**
- * Issue 10's scale test: the system as local processes behind the local TLS edge, shaped like the compose
+ * The scale test: the system as local processes behind the local TLS edge, shaped like the compose
  * deployment scaled out (`--scale auth=2 --scale agent-ws=3 --scale terminal-ws=2`, the three-node NATS profile):
  * 2 auth, 3 agent-ws, 2 terminal-ws, bullboard, three nats-server nodes (JetStream, KV replicas 3), Redis and a real
  * sshd. While 500 simulated agents, a terminal in each mode and a Bull Board event socket are active, one process of

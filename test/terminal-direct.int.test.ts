@@ -1,5 +1,5 @@
 /**
- * Issue 8, end to end in direct mode: browsers through the local TLS edge (X-Forwarded-* as Traefik sets them) to
+ * The SSH terminal end to end in direct mode: browsers through the local TLS edge (X-Forwarded-* as Traefik sets them) to
  * terminal-ws, which SSHes with ssh2 to a real OpenSSH sshd from the testkit; real auth, NATS JetStream (audit,
  * recordings, session ledger). Covers the protocol, host-key pinning, every refusal before the upgrade, the caps,
  * each kind of revocation, audit and recordings.

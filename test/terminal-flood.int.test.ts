@@ -1,5 +1,5 @@
 /**
- * Issue 8: back-pressure. A flood of output (hundreds of MB of base64 through a PTY) towards a browser that stopped
+ * The SSH terminal's back-pressure. A flood of output (hundreds of MB of base64 through a PTY) towards a browser that stopped
  * reading must slow the shell, not fill terminal-ws's memory: the browser's socket is paused, the edge's buffers
  * fill, terminal-ws's socket passes its high-water mark, the SSH channel is paused, sshd stops the process.
  */

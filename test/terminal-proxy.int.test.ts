@@ -1,5 +1,5 @@
 /**
- * Issue 8, end to end in proxy mode: browser → edge → terminal-ws → NATS → the agent-ws replica holding the host's
+ * The SSH terminal end to end in proxy mode: browser → edge → terminal-ws → NATS → the agent-ws replica holding the host's
  * reference agent → the agent's own SSH client → the real sshd. Two agent-ws replicas, so the session crosses
  * replicas over the relay stream; the agent killed mid-session; terminal-ws killed mid-session (the agent is told
  * ssh_proxy_disconnect); a paste larger than an agent frame; proxying disabled on the agent; no agent at all.

@@ -1,5 +1,5 @@
 /**
- * Keepalive for one open connection, as the hardened stock agent does it (reference §9): a ping every
+ * Keepalive for one open connection, a hardened form of the stock agent's ("Compatibility" in docs/architecture.md): a ping every
  * pingIntervalMs, a read deadline of readDeadlineMs extended by ANY frame (data, ping or pong), and a ping that
  * cannot be written within pingWriteTimeoutMs, or fails, ends the connection. Half-open TCP (PatchMon #773) is
  * therefore detected within the read deadline. Runs on a shared TimerWheel: one wheel entry per connection.

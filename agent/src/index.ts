@@ -27,7 +27,6 @@ export type { AgentOptions, AgentLogger, AgentSettings, SshProxyOptions, SshProx
 export { SshProxySessions, SshProxyRefusedError } from "./ssh-proxy.js";
 export type { SshProxyLink } from "./ssh-proxy.js";
 export { KnownHostsFile, parseKnownHosts, checkHostKey, fingerprintOf, knownHostName, formatKnownHostsLine } from "./known-hosts.js";
-export { splitUtf8, Utf8Chunker, SSH_PROXY_DATA_MAX_BYTES } from "./utf8-chunks.js";
 export { buildAgentUrl, AgentUrlError, DEFAULT_API_VERSION } from "./url.js";
 export type { AgentUrl } from "./url.js";
 export { simulate, DEFAULT_CONNECT_CONCURRENCY } from "./simulate.js";

@@ -19,7 +19,7 @@ import { AGENT_PACKAGE_VERSION } from "./version.js";
 export type { AgentLogger } from "./logger.js";
 
 export interface AgentOptions {
-  /** e.g. https://patchmon.example.com (URL rules of DESIGN.md §2). */
+  /** e.g. https://patchmon.example.com (the URL rules of url.ts). */
   server: string;
   apiId: string;
   apiKey: string;

@@ -13,14 +13,13 @@
  * drains from onSocketWritten() (the agent calls it from every ws.send callback). Logs name the session, target,
  * username and outcome only: never passwords, keys, passphrases or terminal data.
  */
-import type { AgentToServerMessage, ServerToAgentMessage } from "@patchmon-ws/protocol";
+import { Utf8Chunker, type AgentToServerMessage, type ServerToAgentMessage } from "@patchmon-ws/protocol";
 import ssh2 from "ssh2";
 import type { ConnectConfig, PseudoTtyOptions } from "ssh2";
 import { identityOf, KnownHostsFile, type HostKeyIdentity, type PinOutcome } from "./known-hosts.js";
 import type { AgentLogger } from "./logger.js";
 import type { SshProxySettings } from "./options.js";
 import { sshAuthOf, sshTargetOf, type SshAuth, type SshTarget } from "./ssh-target.js";
-import { Utf8Chunker } from "./utf8-chunks.js";
 
 /** The answer to `ssh_proxy` while proxying is off; terminal-ws recognises `ssh-proxy-enabled` (PROXY_DISABLED). */
 export const SSH_PROXY_DISABLED = [

@@ -1,5 +1,5 @@
 /**
- * The stock agent's URL rules (DESIGN.md §2, reference §5): https→wss, http→ws, ws(s) unchanged, no scheme → wss
+ * The stock agent's URL rules ("Compatibility" in docs/architecture.md): https→wss, http→ws, ws(s) unchanged, no scheme → wss
  * with a warning, trailing "/" trimmed, then /api/{version}/agents/ws.
  */
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { AgentUrlError, buildAgentUrl } from "../src/url.js";
 
-describe("buildAgentUrl (DESIGN.md §2 URL rules)", () => {
+describe("buildAgentUrl (the stock agent's URL rules)", () => {
   const cases: { server: string; version?: string; url: string; warns?: boolean }[] = [
     { server: "https://patchmon.example.com", url: "wss://patchmon.example.com/api/v1/agents/ws" },
     { server: "http://patchmon.example.com", url: "ws://patchmon.example.com/api/v1/agents/ws" },

@@ -1,7 +1,7 @@
 /**
  * docker-compose.yml and its overrides (docker-compose.cluster.yml, docker-compose.acme.yml), read as compose reads
  * them, against the compose specification's JSON Schema, the route table (proxy/src/routes.ts), Traefik v3's static
- * configuration schema, the services' configuration schemas and the operations contract (DESIGN.md §5): healthchecks,
+ * configuration schema, the services' configuration schemas and the operations contract ("Operations" in docs/architecture.md): healthchecks,
  * non-root, no published port but Traefik's, no trusted client X-Forwarded-*, pinned images, scale without edits.
  */
 import { describe, expect, it } from "vitest";

@@ -1,16 +1,16 @@
 /**
- * The agent WebSocket message catalogue (reference §2.7), as zod schemas. Field names are PatchMon's, unchanged,
+ * The agent WebSocket message catalogue (PatchMon's: "Compatibility" in docs/architecture.md), as zod schemas. Field names are PatchMon's, unchanged,
  * so a stock agent works. Our extensions are additive and optional:
  *  - server→agent messages may carry `id` (a command id); agents that support it answer `{type:"ack", id}`.
  *  - agents may announce themselves with `{type:"hello", agent_version, capabilities}`; stock agents never do.
  * Unknown fields are ignored (schemas are loose), so either side can gain optional fields.
  */
 import { z } from "zod";
-import { messageUnion } from "./message-union.js";
+import { messageUnion, type DeclaredFields } from "./message-union.js";
 
 /** A stock agent drops any frame over 64 KiB: never send one larger. */
 export const AGENT_MAX_FRAME_BYTES = 64 * 1024;
-/** Agent pings every 30 s and expects a pong within 90 s (reference §2.5). */
+/** A stock agent pings every 30 s and expects a pong within 90 s. */
 export const AGENT_PING_INTERVAL_MS = 30_000;
 export const AGENT_READ_DEADLINE_MS = 90_000;
 
@@ -87,6 +87,8 @@ export type ServerToAgentType = keyof typeof ServerToAgentSchemas;
 export const SERVER_TO_AGENT_TYPES = Object.keys(ServerToAgentSchemas) as ServerToAgentType[];
 export const ServerToAgentMessage = messageUnion(ServerToAgentSchemas);
 export type ServerToAgentMessage = z.infer<typeof ServerToAgentMessage>;
+/** A server→agent message as a sender builds it: one of the catalogue's types with its declared fields only. */
+export type ServerToAgentFrame = DeclaredFields<z.input<typeof ServerToAgentMessage>>;
 
 /** Commands an operator may send (everything server→agent except the greeting and the SSH relay, which terminal-ws owns). */
 export const COMMAND_TYPES = SERVER_TO_AGENT_TYPES.filter(

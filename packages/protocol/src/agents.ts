@@ -1,45 +1,13 @@
 /**
- * What the agent gateway (services/agent-ws) shares over NATS: subjects, JetStream KV buckets and message
- * schemas. Any service may consume agent messages, connection events and presence; only agent-ws replicas
- * answer command deliveries. Messages only ever gain optional fields (docs/deploy.md, "Rolling deploys"); parsers
- * ignore unknown ones.
+ * What the agent gateway (services/agent-ws) shares over NATS: JetStream KV buckets and message schemas (its
+ * subjects, AgentSubjects, are in the catalogue of subjects.ts). Any service may consume agent messages, connection
+ * events and presence; only agent-ws replicas answer command deliveries. Messages only ever gain optional fields, so
+ * old and new replicas work side by side; parsers ignore unknown ones.
  */
 import { z } from "zod";
-import { IDENTIFIER_PATTERN, HostId } from "./ids.js";
+import { HostId } from "./ids.js";
 import { replyOf } from "./replies.js";
-import { AGENT_TO_SERVER_TYPES, CommandId, ServerToAgentMessage, type AgentToServerType } from "./agent-messages.js";
-
-function token(id: string): string {
-  if (!IDENTIFIER_PATTERN.test(id)) throw new Error(`refusing to build a subject from ${JSON.stringify(id)}`);
-  return id;
-}
-
-function messageType(type: string): string {
-  if (!(AGENT_TO_SERVER_TYPES as string[]).includes(type)) throw new Error(`unknown agent message type ${JSON.stringify(type)}`);
-  return type;
-}
-
-export const AgentSubjects = {
-  /**
-   * Request/reply: deliver one command to an agent held by this replica (`hostId` in the request). Senders find
-   * the replica in the presence bucket: presence is the routing table, so no replica holds a subscription per agent.
-   */
-  replicaCommand: (replicaId: string) => `agents.v1.replica.${token(replicaId)}.cmd`,
-  /** Request/reply: deliver one command to many agents held by one replica (broadcasts). */
-  replicaDeliver: (replicaId: string) => `agents.v1.replica.${token(replicaId)}.deliver`,
-  /** Request/reply: open a terminal relay session through an agent held by this replica (terminal-relay.ts). */
-  replicaRelay: (replicaId: string) => `agents.v1.replica.${token(replicaId)}.relay`,
-  /** Events: an agent connected / disconnected (AgentConnectionEvent). */
-  connected: (hostId: string) => `agents.v1.events.connected.${token(hostId)}`,
-  disconnected: (hostId: string) => `agents.v1.events.disconnected.${token(hostId)}`,
-  connectedAll: "agents.v1.events.connected.*",
-  eventsAll: "agents.v1.events.>",
-  /** Validated agent→server messages (AgentMessageEnvelope), per host and type. */
-  fromAgent: (hostId: string, type: AgentToServerType) => `agents.v1.from.${token(hostId)}.${messageType(type)}`,
-  fromAgentOfType: (type: AgentToServerType) => `agents.v1.from.*.${messageType(type)}`,
-  fromAgentOfHost: (hostId: string) => `agents.v1.from.${token(hostId)}.*`,
-  fromAgentAll: "agents.v1.from.>",
-} as const;
+import { CommandId, ServerToAgentMessage } from "./agent-messages.js";
 
 /** JetStream KV buckets owned by agent-ws. */
 export const AgentBuckets = {

@@ -1,5 +1,5 @@
 /**
- * WebSocket close codes used by every service, documented once (DESIGN.md §4). Application codes live in
+ * WebSocket close codes used by every service, declared once here. Application codes live in
  * 4000-4999; each has a stable name and a sentence that docs/architecture.md repeats.
  */
 export const CloseCode = {

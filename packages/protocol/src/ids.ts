@@ -2,7 +2,7 @@ import { z } from "zod";
 
 /**
  * Identifiers that end up in NATS subjects or KV keys. Only letters, digits, `_` and `-`: subject
- * metacharacters (`.`, `*`, `>`, whitespace) can never reach a subject (DESIGN.md §1).
+ * metacharacters (`.`, `*`, `>`, whitespace) can never reach a subject or split a key.
  */
 export const IDENTIFIER_PATTERN = /^[A-Za-z0-9_-]{1,128}$/;
 

@@ -15,3 +15,4 @@ export * from "./terminal.js";
 export * from "./terminal-recording.js";
 export * from "./terminal-relay.js";
 export * from "./terminal-audit.js";
+export * from "./utf8-chunks.js";

@@ -15,14 +15,9 @@
  * Browser-safe: zod only.
  */
 import { z } from "zod";
-import { HostId, IDENTIFIER_PATTERN, UserId } from "./ids.js";
+import { HostId, UserId } from "./ids.js";
 import { ConnectionMode } from "./terminal.js";
 import { TerminalSessionId } from "./terminal-relay.js";
-
-function token(id: string): string {
-  if (!IDENTIFIER_PATTERN.test(id)) throw new Error(`refusing to build a subject from ${JSON.stringify(id)}`);
-  return id;
-}
 
 /** PatchMon's `POST /api/v1/auth/ssh-ticket` body. */
 export const SshTicketBody = z.object({ hostId: HostId });
@@ -37,11 +32,6 @@ export const TerminalStreams = {
   audit: { name: "TERMINAL_AUDIT", subjects: "terminal.v1.audit.>" },
   /** asciicast lines, one subject per session: terminal.v1.recording.<sessionId>. */
   recordings: { name: "TERMINAL_RECORDINGS", subjects: "terminal.v1.recording.>" },
-} as const;
-
-export const TerminalSubjects = {
-  audit: (kind: AuditEventKind) => `terminal.v1.audit.${kind}`,
-  recording: (sessionId: string) => `terminal.v1.recording.${token(sessionId)}`,
 } as const;
 
 /** JetStream KV buckets owned by terminal-ws. */

@@ -19,24 +19,13 @@
  * terminal side tells the browser, the agent side tells the agent `ssh_proxy_disconnect`.
  */
 import { z } from "zod";
-import { HostId, IDENTIFIER_PATTERN } from "./ids.js";
+import { HostId } from "./ids.js";
+import type { DeclaredFields } from "./message-union.js";
 import { replyOf } from "./replies.js";
-
-function token(id: string): string {
-  if (!IDENTIFIER_PATTERN.test(id)) throw new Error(`refusing to build a subject from ${JSON.stringify(id)}`);
-  return id;
-}
 
 /** Terminal session ids: also the agent's `session_id`, which PatchMon limits to these characters. */
 export const TERMINAL_SESSION_ID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
 export const TerminalSessionId = z.string().regex(TERMINAL_SESSION_ID_PATTERN);
-
-export const RelaySubjects = {
-  /** Browser → host direction of one session (terminal-ws publishes, the agent-ws holder subscribes). */
-  input: (sessionId: string) => `terminal.v1.relay.${token(sessionId)}.in`,
-  /** Host → browser direction of one session (the agent-ws holder publishes, terminal-ws subscribes). */
-  output: (sessionId: string) => `terminal.v1.relay.${token(sessionId)}.out`,
-} as const;
 
 /** Both sides send a keepalive this often while a session is open. */
 export const RELAY_KEEPALIVE_MS = 5000;
@@ -100,6 +89,8 @@ export const RelayOutMessage = z.discriminatedUnion("type", [
   z.looseObject({ type: z.literal("keepalive"), ack: Ack }),
 ]);
 export type RelayOutMessage = z.infer<typeof RelayOutMessage>;
+/** A RelayOutMessage as the agent side builds it (declared fields only). */
+export type RelayOutFrame = DeclaredFields<z.input<typeof RelayOutMessage>>;
 
 /** Browser → host (terminal-ws → agent-ws). */
 export const RelayInMessage = z.discriminatedUnion("type", [

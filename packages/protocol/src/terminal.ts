@@ -1,6 +1,6 @@
 /**
  * The browser SSH terminal (`/api/{v}/ssh-terminal/:hostId?ticket=…`), protocol version 1: JSON text frames, one
- * message each, exactly as PatchMon's own front end speaks them (reference §3.3) plus additive, optional extras.
+ * message each, exactly as PatchMon's own front end speaks them plus additive, optional extras.
  * One definition for terminal-ws, the web UI, tests and recordings (terminal-recording.ts maps these messages to
  * asciicast events).
  *

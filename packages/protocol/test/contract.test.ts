@@ -61,7 +61,7 @@ describe("the NATS contract", () => {
     expect(() => subjectPattern("x", (id: string) => `p.${id.length}`)).toThrow(/does not appear/);
   });
 
-  it("holds a JSON Schema for every message the brief names, from zod", () => {
+  it("holds a JSON Schema, from zod, for every message that crosses NATS between services", () => {
     for (const name of [
       "VerifyAccessRequest",
       "VerifyAccessReply",

@@ -3,7 +3,7 @@ import { randomBytes } from "node:crypto";
 import { z } from "zod";
 import { IDENTIFIER_PATTERN } from "@patchmon-ws/protocol";
 
-/** The longest server ping interval any service may be configured with (DESIGN.md §3: ping ≤ 30 s). */
+/** The longest server ping interval any service may be configured with: a dead peer is found within a minute. */
 export const MAX_PING_INTERVAL_MS = 30_000;
 
 /** Thrown at start-up when the environment is invalid; the message names every bad variable. */
@@ -57,6 +57,8 @@ function isOrigin(value: string): boolean {
 export const env = {
   port: (fallback: number) => z.coerce.number().int().min(0).max(65535).default(fallback),
   positiveInt: (fallback: number) => z.coerce.number().int().positive().default(fallback),
+  /** An integer ≥ 0, for settings where 0 turns something off. */
+  nonNegativeInt: (fallback: number) => z.coerce.number().int().min(0).default(fallback),
   boolean: (fallback: boolean) =>
     z
       .enum(["true", "false", "1", "0", "yes", "no"], { message: "must be true or false" })
@@ -79,7 +81,7 @@ export const env = {
       .refine((v) => v.split(",").every((u) => URL.canParse(u.trim()) && protocols.includes(new URL(u.trim()).protocol)), {
         message: `must be a URL (or comma-separated URLs) with scheme ${protocols.join(" or ")}`,
       }),
-  /** A server ping interval: at most MAX_PING_INTERVAL_MS (DESIGN.md §3), so a dead peer is found within a minute. */
+  /** A server ping interval: at most MAX_PING_INTERVAL_MS, so a dead peer is found within a minute. */
   pingInterval: (fallback: number) => z.coerce.number().int().min(100).max(MAX_PING_INTERVAL_MS).default(fallback),
   /** Comma-separated API versions served (`v1,v2`); at least one. */
   apiVersions: (fallback: string) =>

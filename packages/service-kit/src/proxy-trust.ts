@@ -4,7 +4,7 @@ import type { TLSSocket } from "node:tls";
 
 /**
  * Decides which `X-Forwarded-*` headers to believe: only those sent by a peer inside the configured proxy CIDRs
- * (DESIGN.md §3). Everything else about the client is taken from the socket.
+ * ("Trust at the edge" in docs/architecture.md). Everything else about the client is taken from the socket.
  */
 export class ProxyTrust {
   private readonly trusted = new BlockList();

@@ -20,7 +20,7 @@ function headersFor(error: CodedError, bodyLength: number): Record<string, strin
 
 /**
  * Answers a WebSocket upgrade request with an HTTP status and a JSON body, then closes the socket: never a bare
- * destroy, so proxies and clients see why (DESIGN.md §3).
+ * destroy, so proxies and clients see why ("Rejections before the upgrade" in docs/architecture.md).
  */
 export function rejectUpgrade(socket: Duplex, errorOrCode: CodedError | ErrorCode, message?: string): void {
   const error = typeof errorOrCode === "string" ? new CodedError(errorOrCode, message) : errorOrCode;

@@ -28,9 +28,6 @@ export const agentWsConfigSchema = z.object({
   KV_REPLICAS: z.coerce.number().int().min(1).max(5).default(1),
   /** Timeout of calls to the auth service. */
   AUTH_TIMEOUT_MS: env.positiveInt(2000),
-  /** Failed agent authentications allowed per source address and window before 429. */
-  AUTH_MAX_FAILURES: env.positiveInt(20),
-  AUTH_FAILURE_WINDOW_MS: env.positiveInt(60_000),
   /** Upgrades waiting for the auth service at once; more get 503 + Retry-After (protects auth in reconnect storms). */
   MAX_PENDING_UPGRADES: env.positiveInt(2000),
   /** Agent connections this replica holds at most; more get 503 + Retry-After so they land on another replica. */

@@ -1,5 +1,5 @@
 import { Redis } from "ioredis";
-import { AuthClient, FailureLimiter, PresenceClient, PrincipalVerifier, type ServiceContext } from "@patchmon-ws/service-kit";
+import { AuthClient, PresenceClient, PrincipalVerifier, type ServiceContext } from "@patchmon-ws/service-kit";
 import { AgentAuthenticator } from "./connection/agent-authenticator.js";
 import { AgentGateway } from "./connection/agent-gateway.js";
 import { AgentUpgradeHandler } from "./connection/agent-upgrade.js";
@@ -146,12 +146,7 @@ export async function setupAgentWs({ config, logger, runtime, nc, revocations }:
   });
   registerHttpApi({ app: runtime.app, trust: runtime.trust, access, commands, view, streams, defaultAckTimeoutMs: config.ACK_TIMEOUT_MS });
 
-  const authenticator = new AgentAuthenticator(
-    auth,
-    new FailureLimiter({ maxFailures: config.AUTH_MAX_FAILURES, windowMs: config.AUTH_FAILURE_WINDOW_MS }),
-    { maxPending: config.MAX_PENDING_UPGRADES },
-    metrics,
-  );
+  const authenticator = new AgentAuthenticator(auth, { maxPending: config.MAX_PENDING_UPGRADES }, metrics);
   const upgrades = new AgentUpgradeHandler({
     versions: config.API_VERSIONS,
     maxPayload: config.AGENT_MAX_PAYLOAD,

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { AGENT_MAX_FRAME_BYTES, CodedError } from "@patchmon-ws/protocol";
-import { encodeCommandFrame } from "../src/commands/command-frame.js";
+import { encodeAgentFrame, encodeCommandFrame, GREETING_FRAME } from "../src/commands/command-frame.js";
 
 describe("encodeCommandFrame", () => {
   it("adds the command id", () => {
@@ -26,5 +26,16 @@ describe("encodeCommandFrame", () => {
     expect(() => encodeCommandFrame(ascii, "c1")).not.toThrow();
     const multibyte = { type: "ssh_proxy_input" as const, session_id: "s", data: "é".repeat(nearLimit) };
     expect(() => encodeCommandFrame(multibyte, "c1")).toThrow(CodedError);
+  });
+});
+
+describe("encodeAgentFrame", () => {
+  it("writes a catalogue message as it is, and accepts only the fields its type declares (a misspelt one fails the typecheck)", () => {
+    expect(JSON.parse(GREETING_FRAME)).toEqual({ type: "connected" });
+    expect(JSON.parse(encodeAgentFrame({ type: "ssh_proxy_resize", session_id: "s", cols: 80, rows: 24 }))).toEqual({ type: "ssh_proxy_resize", session_id: "s", cols: 80, rows: 24 });
+    // @ts-expect-error session_id misspelt
+    encodeAgentFrame({ type: "ssh_proxy_disconnect", sesion_id: "s" });
+    // @ts-expect-error rows missing
+    encodeAgentFrame({ type: "ssh_proxy_resize", session_id: "s", cols: 80 });
   });
 });

@@ -41,9 +41,9 @@ describe("agent-ws upgrade endpoint", () => {
   let token: string;
 
   beforeAll(async () => {
-    stack = await AgentWsStack.start();
+    // The failure limit is auth's, shared by every replica; agent-ws answers with auth's verdict.
+    stack = await AgentWsStack.start({ AGENT_AUTH_MAX_FAILURES: "3" });
     replica = await stack.startReplica({
-      AUTH_MAX_FAILURES: "3",
       AGENT_MAX_PAYLOAD: "65536",
       GARBAGE_LIMIT: "3",
       PING_INTERVAL_MS: "300",

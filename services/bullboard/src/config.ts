@@ -2,8 +2,6 @@ import { z } from "zod";
 import { commonConfigShape, env, loadConfig } from "@patchmon-ws/service-kit";
 import { BULLMQ_PREFIX_PATTERN, QUEUE_NAME_PATTERN } from "./queue-names.js";
 
-const nonNegativeInt = (fallback: number) => z.coerce.number().int().min(0).default(fallback);
-
 /** Every variable the bullboard service reads, with its default. The README's configuration table mirrors this. */
 export const bullboardConfigSchema = z.object({
   ...commonConfigShape,
@@ -17,7 +15,7 @@ export const bullboardConfigSchema = z.object({
     .list("")
     .refine((names) => names.every((n) => QUEUE_NAME_PATTERN.test(n)), "every name must be 1-128 characters of A-Z a-z 0-9 . _ - { }"),
   /** How often Redis is scanned for queues that appeared or vanished; 0 turns discovery off. */
-  QUEUE_DISCOVERY_INTERVAL_MS: nonNegativeInt(10_000),
+  QUEUE_DISCOVERY_INTERVAL_MS: env.nonNegativeInt(10_000),
   /** Most queues shown at once (each costs one Redis connection for its live events). */
   MAX_QUEUES: env.positiveInt(200),
   /** Origins allowed to open the live-event socket and to send writes; empty = same origin only. */

@@ -3,7 +3,6 @@ import { commonConfigShape, env, loadConfig } from "@patchmon-ws/service-kit";
 
 const MINUTE = 60_000;
 const DAY = 24 * 60 * MINUTE;
-const nonNegativeInt = (fallback: number) => z.coerce.number().int().min(0).default(fallback);
 const bothIntegers = (value: unknown, a: string, b: string) =>
   Number.isInteger((value as Record<string, unknown> | undefined)?.[a]) && Number.isInteger((value as Record<string, unknown> | undefined)?.[b]);
 
@@ -33,11 +32,11 @@ export const terminalWsConfigSchema = z
     /** A socket that sends no `connect` within this long is closed. */
     CONNECT_TIMEOUT_MS: env.positiveInt(60_000),
     /** Without input or resize for this long the session closes (4002); 0 = never. */
-    IDLE_TIMEOUT_MS: nonNegativeInt(15 * MINUTE),
+    IDLE_TIMEOUT_MS: env.nonNegativeInt(15 * MINUTE),
     /** How long before the idle close the browser is warned. */
     IDLE_WARNING_MS: env.positiveInt(MINUTE),
     /** The longest a session may last (4007); 0 = unbounded. */
-    MAX_SESSION_MS: nonNegativeInt(8 * 60 * MINUTE),
+    MAX_SESSION_MS: env.nonNegativeInt(8 * 60 * MINUTE),
     /** How long before the maximum duration the browser is warned. */
     MAX_SESSION_WARNING_MS: env.positiveInt(5 * MINUTE),
     /** SSH handshake + authentication bound (direct mode), and the agent's answer to ssh_proxy (proxy mode). */

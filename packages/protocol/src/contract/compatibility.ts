@@ -1,6 +1,6 @@
 /**
  * Is a new NATS contract an additive change of an old one? Replicas of the old and the new release run side by side
- * during a rolling deploy (DESIGN.md §1), so the new contract must keep every subject, stream, bucket, queue group and
+ * during a rolling deploy (docs/deploy.md, "Rolling deploys"), so the new contract must keep every subject, stream, bucket, queue group and
  * message of the old one, and every message schema must accept whatever the old one accepted and keep every field it
  * had:
  *

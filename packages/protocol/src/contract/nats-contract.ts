@@ -1,7 +1,7 @@
 /**
  * The NATS contract between services, as data: every subject (pattern), stream, KV bucket and queue group declared in
  * this package, and the JSON Schema of every message that crosses NATS between two services. Services deploy
- * independently (DESIGN.md §1), so a replica of one release must work beside replicas of the previous one; the
+ * independently ("NATS subjects" in docs/architecture.md), so a replica of one release must work beside replicas of the previous one; the
  * committed snapshot (packages/protocol/contract/nats-contract.json, written by `npm run contract:snapshot -w
  * @patchmon-ws/protocol`) is what the previous release spoke, and test/contract.test.ts fails when the contract built
  * here is not an additive change of it (compatibility.ts says what that means).
@@ -14,7 +14,6 @@ import {
   AgentBuckets,
   AgentConnectionEvent,
   AgentMessageEnvelope,
-  AgentSubjects,
   BatchDeliveryReply,
   BatchDeliveryRequest,
   CommandDeliveryReply,
@@ -39,10 +38,10 @@ import {
 } from "../auth.js";
 import { QueueNames } from "../queues.js";
 import { ErrorReply } from "../replies.js";
-import { AUTH_QUEUE_GROUP, AuthBuckets, AuthSubjects } from "../subjects.js";
-import { AUDIT_EVENT_KINDS, TerminalAuditEvent, TerminalBuckets, TerminalStreams, TerminalSubjects } from "../terminal-audit.js";
+import { AUTH_QUEUE_GROUP, AuthBuckets, SUBJECT_CATALOGUE } from "../subjects.js";
+import { AUDIT_EVENT_KINDS, TerminalAuditEvent, TerminalBuckets, TerminalStreams } from "../terminal-audit.js";
 import { AsciicastEvent, AsciicastHeader } from "../terminal-recording.js";
-import { RelayInMessage, RelayOpenReply, RelayOpenRequest, RelayOutMessage, RelaySubjects } from "../terminal-relay.js";
+import { RelayInMessage, RelayOpenReply, RelayOpenRequest, RelayOutMessage } from "../terminal-relay.js";
 
 /** Bumped only if the snapshot file's own layout changes. */
 export const CONTRACT_FORMAT = 1;
@@ -96,14 +95,6 @@ export interface ContractSnapshot extends NatsContract {
 const PARAMETER_VALUES: Record<string, readonly string[]> = {
   type: AGENT_TO_SERVER_TYPES,
   kind: AUDIT_EVENT_KINDS,
-};
-
-/** The subject-declaring objects of this package, by the name they are exported under. */
-const SUBJECT_OBJECTS: Record<string, Record<string, unknown>> = {
-  AuthSubjects,
-  AgentSubjects,
-  RelaySubjects,
-  TerminalSubjects,
 };
 
 /** The parameter names of a subject builder, read from its source (`(hostId, type) => …`). */
@@ -206,8 +197,8 @@ function toSchema(name: string, schema: z.ZodType): JsonSchema {
 /** The contract as the code declares it now. */
 export function buildNatsContract(): NatsContract {
   const subjects: Record<string, SubjectEntry> = {};
-  for (const [objectName, object] of Object.entries(SUBJECT_OBJECTS)) {
-    for (const [key, value] of Object.entries(object)) {
+  for (const [objectName, family] of Object.entries(SUBJECT_CATALOGUE)) {
+    for (const [key, { subject: value }] of Object.entries(family)) {
       const name = `${objectName}.${key}`;
       if (typeof value === "string") subjects[name] = { pattern: value };
       else if (typeof value === "function") subjects[name] = subjectPattern(name, value as (...args: string[]) => string);

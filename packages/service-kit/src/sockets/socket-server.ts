@@ -11,7 +11,7 @@ type FullServerOptions = ServerOptions & { closeTimeout?: number };
 
 /**
  * The WebSocket server every endpoint uses: no own HTTP server (the runtime routes upgrades), no compression
- * (DESIGN.md §3; also a memory cost per socket), no client tracking (services keep their own registries), pings
+ * (memory per socket, decompression bombs, side channels: "Every socket" in docs/architecture.md), no client tracking (services keep their own registries), pings
  * answered by LiveSocket's policy instead of ws's unbounded auto-pong, and a short close handshake.
  */
 export function createSocketServer(options: { maxPayload: number }): WebSocketServer {

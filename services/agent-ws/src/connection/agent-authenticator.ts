@@ -1,6 +1,7 @@
 import { CodedError, type HostRecord } from "@patchmon-ws/protocol";
-import { toCodedError, type AuthClient, type FailureLimiter } from "@patchmon-ws/service-kit";
+import { toCodedError, type AuthClient } from "@patchmon-ws/service-kit";
 import type { AgentCredentials } from "./agent-credentials.js";
+import { LimitedSources } from "./limited-sources.js";
 import type { AgentWsMetrics } from "../metrics.js";
 
 export interface AgentAuthenticatorOptions {
@@ -12,38 +13,27 @@ export interface AgentAuthenticatorOptions {
 const BUSY_RETRY_AFTER_SECONDS = 1;
 
 /**
- * Checks an agent's X-API-ID / X-API-KEY with the auth service (NATS), behind a per-source failure limit so a
- * source that keeps guessing is refused (429) before it costs an auth call. An unreachable auth service or NATS
- * is 503 with Retry-After, never 401: an outage must not look like bad credentials.
+ * Checks an agent's X-API-ID / X-API-KEY with the auth service (NATS). The per-source failure limit is auth's, one
+ * count across every replica: a source auth answered RATE_LIMITED for is refused here (429, the Retry-After auth
+ * gave) without asking again until that time. An unreachable auth service or NATS is 503 with Retry-After, never
+ * 401: an outage must not look like bad credentials.
  */
 export class AgentAuthenticator {
   private pending = 0;
 
   constructor(
     private readonly auth: AuthClient,
-    private readonly limiter: FailureLimiter,
     private readonly options: AgentAuthenticatorOptions,
     private readonly metrics: AgentWsMetrics,
+    private readonly limited = new LimitedSources(),
   ) {}
 
-  /** Throws RATE_LIMITED while `source` is limited. */
-  checkSource(source: string): void {
-    const decision = this.limiter.check(source);
-    if (decision.limited) {
-      this.metrics.authResults.inc({ result: "rate_limited" });
-      throw new CodedError("RATE_LIMITED", "Too many failed agent authentications from this address; try again later.", {
-        retryAfter: decision.retryAfterSeconds,
-      });
-    }
-  }
-
-  /** Counts a failed authentication of `source` (also for credentials refused before the auth call). */
-  recordFailure(source: string): void {
-    this.limiter.recordFailure(source);
-  }
-
   async verify(credentials: AgentCredentials, source: string): Promise<HostRecord> {
-    this.checkSource(source);
+    const retryAfter = this.limited.retryAfterSeconds(source);
+    if (retryAfter !== undefined) {
+      this.metrics.authResults.inc({ result: "rate_limited" });
+      throw new CodedError("RATE_LIMITED", "Too many failed agent authentications from this address; try again later.", { retryAfter });
+    }
     if (this.pending >= this.options.maxPending) {
       this.metrics.authResults.inc({ result: "busy" });
       throw new CodedError("OVERLOADED", "Too many agents are authenticating at once; retry shortly.", {
@@ -58,9 +48,9 @@ export class AgentAuthenticator {
     } catch (err) {
       const error = toCodedError(err);
       if (error.code === "INVALID_CREDENTIALS") {
-        this.limiter.recordFailure(source);
         this.metrics.authResults.inc({ result: "invalid" });
       } else if (error.code === "RATE_LIMITED") {
+        this.limited.limit(source, error.retryAfter ?? 1);
         this.metrics.authResults.inc({ result: "rate_limited" });
       } else {
         this.metrics.authResults.inc({ result: "unavailable" });

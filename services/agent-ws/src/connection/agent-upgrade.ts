@@ -23,7 +23,7 @@ export interface AgentUpgradeOptions {
 const FULL_RETRY_AFTER_SECONDS = 5;
 
 /**
- * The process's one upgrade handler: routes `/api/{v}/agents/ws`, checks headers, rate limit and credentials,
+ * The process's one upgrade handler: routes `/api/{v}/agents/ws`, checks headers, then credentials (auth's rate limit),
  * all before `handleUpgrade`; a refusal is an HTTP status with a JSON body (the runtime writes it from the thrown
  * CodedError). Accepted sockets go to the gateway.
  */
@@ -39,13 +39,7 @@ export class AgentUpgradeHandler {
     const source = trust.clientAddress(req);
     try {
       routeAgentUpgrade(req.url, this.options.versions);
-      let credentials;
-      try {
-        credentials = readAgentCredentials(req.headers);
-      } catch (err) {
-        if (isCodedError(err) && err.code === "INVALID_CREDENTIALS") authenticator.recordFailure(source);
-        throw err;
-      }
+      const credentials = readAgentCredentials(req.headers);
       if (gateway.size >= this.options.maxConnections) {
         throw new CodedError("OVERLOADED", "This replica holds its maximum of agent connections; retry.", {
           retryAfter: FULL_RETRY_AFTER_SECONDS,

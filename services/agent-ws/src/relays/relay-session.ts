@@ -6,11 +6,12 @@ import {
   RelayInMessage,
   RelaySubjects,
   type AgentToServerMessage,
-  type RelayOutMessage,
+  type RelayOutFrame,
   type RelaySshTarget,
 } from "@patchmon-ws/protocol";
 import { ReceiveCredit, RelayLink, SendCredit, type Logger } from "@patchmon-ws/service-kit";
 import type { AgentConnection } from "../connection/agent-connection.js";
+import { encodeAgentFrame } from "../commands/command-frame.js";
 import { sshProxyInputFrames } from "./relay-frames.js";
 
 const IN_TYPES: ReadonlySet<string> = new Set(["input", "resize", "close", "credit", "keepalive"]);
@@ -30,7 +31,7 @@ export interface RelaySessionOptions {
   onEnded(session: RelaySession, reason: RelayEndReason): void;
 }
 
-type Pending = Extract<RelayOutMessage, { seq: number }>;
+type Pending = Extract<RelayOutFrame, { seq: number }>;
 
 /**
  * One terminal session through an agent, on the agent-ws replica that holds the agent: the agent's `ssh_proxy_*`
@@ -44,7 +45,7 @@ export class RelaySession {
   readonly connection: AgentConnection;
   readonly terminalReplica: string;
   readonly openedAt = Date.now();
-  private readonly link: RelayLink<RelayInMessage, RelayOutMessage>;
+  private readonly link: RelayLink<RelayInMessage, RelayOutFrame>;
   private readonly outputCredit: SendCredit;
   private readonly outputWindow: number;
   private readonly inputCredit: ReceiveCredit;
@@ -71,7 +72,7 @@ export class RelaySession {
     this.outputCredit = new SendCredit(options.outputWindow);
     this.inputWindow = options.inputWindow ?? RELAY_INPUT_WINDOW;
     this.inputCredit = new ReceiveCredit(this.inputWindow);
-    this.link = new RelayLink<RelayInMessage, RelayOutMessage>(nc, {
+    this.link = new RelayLink<RelayInMessage, RelayOutFrame>(nc, {
       publishSubject: RelaySubjects.output(options.sessionId),
       subscribeSubject: RelaySubjects.input(options.sessionId),
       inbound: RelayInMessage,
@@ -94,7 +95,7 @@ export class RelaySession {
   /** Sends the agent the `ssh_proxy` that opens the session. Rejects when the agent's socket is gone. */
   async open(target: RelaySshTarget): Promise<void> {
     // Credentials travel in this frame only; it is never logged.
-    await this.connection.write(JSON.stringify({ type: "ssh_proxy", session_id: this.sessionId, ...target }));
+    await this.connection.write(encodeAgentFrame({ type: "ssh_proxy", session_id: this.sessionId, ...target }));
   }
 
   /** An `ssh_proxy_*` frame from the agent for this session. */
@@ -154,7 +155,7 @@ export class RelaySession {
         this.writeInput(message.data);
         return;
       case "resize":
-        this.writeFrame(JSON.stringify({ type: "ssh_proxy_resize", session_id: this.sessionId, cols: message.cols, rows: message.rows }));
+        this.writeFrame(encodeAgentFrame({ type: "ssh_proxy_resize", session_id: this.sessionId, cols: message.cols, rows: message.rows }));
         return;
       case "close":
         this.disconnectAgent();
@@ -215,7 +216,7 @@ export class RelaySession {
 
   private disconnectAgent(): void {
     if (!this.connection.open) return;
-    this.connection.write(JSON.stringify({ type: "ssh_proxy_disconnect", session_id: this.sessionId })).catch(() => undefined);
+    this.connection.write(encodeAgentFrame({ type: "ssh_proxy_disconnect", session_id: this.sessionId })).catch(() => undefined);
   }
 
   private pauseAgent(): void {

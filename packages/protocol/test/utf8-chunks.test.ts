@@ -1,12 +1,15 @@
 import { describe, expect, it } from "vitest";
-import { SSH_PROXY_DATA_MAX_BYTES, splitUtf8, Utf8Chunker } from "../src/utf8-chunks.js";
+import { SSH_PROXY_DATA_MAX_BYTES, splitUtf8, Utf8Chunker } from "@patchmon-ws/protocol";
 
 const bytes = (text: string) => Buffer.byteLength(text, "utf8");
 
-function expectPieces(pieces: string[], original: string, max: number) {
+/** Bytes of a piece inside a JSON string (without the quotes). */
+const jsonBytes = (text: string) => bytes(JSON.stringify(text)) - 2;
+
+function expectPieces(pieces: string[], original: string, max: number, size = bytes) {
   expect(pieces.join("")).toBe(original);
   for (const piece of pieces) {
-    expect(bytes(piece)).toBeLessThanOrEqual(max);
+    expect(size(piece)).toBeLessThanOrEqual(max);
     expect(piece.length).toBeGreaterThan(0);
     // No piece starts with a low surrogate or ends with a high one.
     expect(piece.charCodeAt(0) >= 0xdc00 && piece.charCodeAt(0) <= 0xdfff).toBe(false);
@@ -44,6 +47,22 @@ describe("splitUtf8", () => {
   });
 });
 
+describe("splitUtf8 counting bytes inside a JSON string", () => {
+  it("counts escapes: quotes and backslashes 2 bytes, control characters 2 or 6, lone surrogates 6", () => {
+    const text = '"\\\n\u0001'.repeat(1000) + "\ud800" + "é€😀".repeat(1000);
+    const pieces = splitUtf8(text, 1000, "json");
+    expectPieces(pieces, text, 1000, jsonBytes);
+    for (const piece of pieces.slice(0, -1)) expect(jsonBytes(piece)).toBeGreaterThan(1000 - 6);
+    expect(splitUtf8("\u0001\u0001", 6, "json")).toEqual(["\u0001", "\u0001"]);
+    expect(() => splitUtf8("x", 5, "json")).toThrow(RangeError);
+  });
+
+  it("keeps short text whole", () => {
+    expect(splitUtf8("a\"b", 100, "json")).toEqual(['a"b']);
+    expect(splitUtf8("", 100, "json")).toEqual([]);
+  });
+});
+
 describe("Utf8Chunker", () => {
   it("holds a character split across reads until its last byte arrives", () => {
     const chunker = new Utf8Chunker();
@@ -59,6 +78,11 @@ describe("Utf8Chunker", () => {
     expect(chunker.write(Buffer.from([0x61, 0xff, 0x62]))).toEqual(["a\ufffdb"]);
     expect(chunker.write(Buffer.from([0xe2, 0x82]))).toEqual([]);
     expect(chunker.end()).toEqual(["\ufffd"]);
+  });
+
+  it("keeps a byte-order mark as a character", () => {
+    const chunker = new Utf8Chunker();
+    expect(chunker.write(Buffer.from("\ufeffhi", "utf8"))).toEqual(["\ufeffhi"]);
   });
 
   it("cuts a large read of multi-byte text into whole-character pieces", () => {
