@@ -10,7 +10,9 @@
  *  - at the highest concurrency, presence writes again while BENCH_WATCHERS KV watches (one per agent-ws replica:
  *    each keeps one on the whole bucket) follow the bucket from another process: writes/s, and the lag from a
  *    record's updatedAt to each watch delivering it (epoch ms, whole milliseconds).
- * Also nats-server CPU per write (utime + stime from /proc over every node, divided by the writes of that interval).
+ * Also nats-server CPU per write (utime + stime from /proc over every node, divided by the writes of that interval),
+ * the watching process's CPU per entry one watch delivered (what every agent-ws replica pays for every write), and
+ * the heap per record of a mirror of the whole bucket (what every replica holds for every host).
  *
  * In the cluster, the benchmark's client connects to a node that does not lead the bucket's stream and the echo
  * responder to the leader, so the baseline crosses the same route a write does before replication. The bucket is
@@ -188,7 +190,7 @@ async function seed(kv: KV, count: number): Promise<HostState[]> {
 /* ------------------------------------------------------------------ role: watchers ------------------------------------------------------------------ */
 
 type ToWatchers = { cmd: "expect"; afterRevision: number; count: number; timeoutMs: number } | { cmd: "stop" };
-type FromWatchers = { event: "ready" } | { event: "delivered"; lagsMs: number[]; delivered: number[] } | { event: "error"; message: string };
+type FromWatchers = { event: "ready"; mirrorBytesPerRecord: number } | { event: "delivered"; lagsMs: number[]; delivered: number[] } | { event: "error"; message: string };
 
 /** WATCHERS KV watches of the presence bucket, each on its own connection (as each agent-ws replica has its own). */
 async function watchersRole(): Promise<void> {
@@ -200,6 +202,7 @@ async function watchersRole(): Promise<void> {
   let countAfter = Infinity;
   let wake: (() => void) | undefined;
   const connections: NatsConnection[] = [];
+  const mirror = await mirrorHeapPerRecord(servers!);
   for (let w = 0; w < WATCHERS; w++) {
     const nc = await connect({ servers: servers!.split(",") });
     connections.push(nc);
@@ -261,7 +264,36 @@ async function watchersRole(): Promise<void> {
   });
   // The watches are open (their consumers exist) once every connection has flushed.
   await Promise.all(connections.map((nc) => nc.flush()));
-  reply({ event: "ready" });
+  reply({ event: "ready", mirrorBytesPerRecord: mirror });
+}
+
+/**
+ * Heap per record of a mirror of the whole bucket, as every agent-ws replica keeps one (PresenceView: host id →
+ * decoded record and revision), without PresenceView's sharing of repeated strings (so slightly more): the bucket's
+ * HOSTS records loaded through a watch into a Map, heap measured after a full collection before and after.
+ */
+async function mirrorHeapPerRecord(servers: string): Promise<number> {
+  const gc = (globalThis as { gc?: () => void }).gc;
+  if (!gc) throw new Error("the watchers process needs --expose-gc");
+  const nc = await connect({ servers: servers.split(",") });
+  try {
+    const kv = await new Kvm(jetstream(nc)).open(AgentBuckets.presence);
+    gc();
+    const before = process.memoryUsage().heapUsed;
+    const records = new Map<string, { record: PresenceRecord; revision: number }>();
+    const watch = await kv.watch();
+    for await (const entry of watch) {
+      records.set(entry.key, { record: PresenceRecord.parse(entry.json()), revision: entry.revision });
+      if (records.size >= HOSTS) break;
+    }
+    watch.stop();
+    gc();
+    const bytes = (process.memoryUsage().heapUsed - before) / records.size;
+    if (records.size < HOSTS) throw new Error(`the mirror loaded ${records.size} of ${HOSTS} records`);
+    return bytes;
+  } finally {
+    await nc.close();
+  }
 }
 
 class WatchersProcess {
@@ -269,7 +301,7 @@ class WatchersProcess {
   private pending: { resolve: (m: FromWatchers) => void; reject: (err: Error) => void }[] = [];
 
   constructor(servers: string) {
-    this.child = fork(SELF, ["--role=watchers", servers], { execArgv: [...NODE_ARGS], stdio: ["ignore", "inherit", "inherit", "ipc"] });
+    this.child = fork(SELF, ["--role=watchers", servers], { execArgv: [...NODE_ARGS, "--expose-gc"], stdio: ["ignore", "inherit", "inherit", "ipc"] });
     this.child.on("message", (m: FromWatchers) => {
       const waiter = this.pending.shift();
       if (m.event === "error") waiter?.reject(new Error(`watchers process: ${m.message}`));
@@ -284,8 +316,9 @@ class WatchersProcess {
     return new Promise((resolve, reject) => this.pending.push({ resolve, reject }));
   }
 
-  ready(): Promise<FromWatchers> {
-    return this.next();
+  /** Resolves with the mirror's heap per record once the watches are open. */
+  async ready(): Promise<number> {
+    return ((await this.next()) as { mirrorBytesPerRecord: number }).mirrorBytesPerRecord;
   }
 
   /** Waits until every watch delivered `count` entries after `afterRevision`, then returns their lags. */
@@ -293,6 +326,11 @@ class WatchersProcess {
     const answer = this.next();
     this.child.send({ cmd: "expect", afterRevision, count, timeoutMs: 30_000 } satisfies ToWatchers);
     return (await answer) as { lagsMs: number[]; delivered: number[] };
+  }
+
+  /** CPU seconds the watches' process has used so far. */
+  cpuSeconds(): number {
+    return cpuSeconds(this.child.pid!);
   }
 
   stop(): void {
@@ -305,7 +343,9 @@ class WatchersProcess {
 interface TopologyResult {
   label: string;
   samples: Record<Kind, Sample[]>[];
-  watched: { sample: Sample; lagP50: number; lagP99: number; complete: boolean }[];
+  /** Heap per record of a mirror of the whole bucket (bytes). */
+  mirrorBytesPerRecord: number;
+  watched: { sample: Sample; lagP50: number; lagP99: number; complete: boolean; watchCpuUs: number }[];
   leader?: string;
 }
 
@@ -342,21 +382,24 @@ async function measure(topology: Topology): Promise<TopologyResult> {
 
     const watchers = new WatchersProcess(topology.clientUrl);
     const watched: TopologyResult["watched"] = [];
+    let mirrorBytesPerRecord = NaN;
     try {
-      await watchers.ready();
+      mirrorBytesPerRecord = await watchers.ready();
       let afterRevision = Math.max(...hosts.map((h) => h.revision));
       await load(target, "cas", TOP, DURATION_MS / 2);
       for (let run = 0; run < RUNS; run++) {
         afterRevision = Math.max(...hosts.map((h) => h.revision));
+        const cpuBefore = watchers.cpuSeconds();
         const sample = await load(target, "cas", TOP);
         const { lagsMs, delivered } = await watchers.delivered(afterRevision, sample.writes);
+        const watchCpuUs = ((watchers.cpuSeconds() - cpuBefore) * 1e6) / Math.max(1, lagsMs.length);
         lagsMs.sort((a, b) => a - b);
-        watched.push({ sample, lagP50: percentile(lagsMs, 50), lagP99: percentile(lagsMs, 99), complete: delivered.every((d) => d >= sample.writes) });
+        watched.push({ sample, lagP50: percentile(lagsMs, 50), lagP99: percentile(lagsMs, 99), complete: delivered.every((d) => d >= sample.writes), watchCpuUs });
       }
     } finally {
       watchers.stop();
     }
-    return { label: topology.label, samples, watched, ...(topology.leader ? { leader: topology.leader } : {}) };
+    return { label: topology.label, samples, watched, mirrorBytesPerRecord, ...(topology.leader ? { leader: topology.leader } : {}) };
   } finally {
     await nc.close();
     await echo.stop();
@@ -397,6 +440,11 @@ function figuresOf(result: TopologyResult): Figure[] {
       name: `write → every watch p99, ${label}`,
       value: median(result.watched.map((w) => w.lagP99)),
       unit: "ms",
+    }),
+    figure({
+      name: `watching process CPU per entry delivered to one watch (receive, JSON, PresenceRecord schema), ${label}`,
+      value: median(result.watched.map((w) => w.watchCpuUs)),
+      unit: "µs",
     }),
     figure({
       name: `runs in which a watch missed writes, ${label}`,
@@ -455,8 +503,15 @@ async function orchestrate(): Promise<void> {
       `presence write = kv.update(hostId, PresenceRecord JSON, last revision), alternating connected and disconnected records per host, one writer per host; baselines at the same concurrency: bare NATS request/reply of the same bytes to an echo responder process, and kv.put of the same record; ` +
       `in the cluster the client connects to a node that does not lead the stream, the echo responder to the leader; nats-server CPU from /proc over every node; watches: ${WATCHERS} KV watches (updates only, each on its own connection, every entry decoded) in another process, lag = delivery time − the record's updatedAt (epoch ms); medians of per-run figures`,
     runs: RUNS,
-    figures: results.flatMap(figuresOf),
-    details: Object.fromEntries(results.map((r) => [r.label, { leader: r.leader, watched: r.watched.map((w) => ({ writesPerSecond: Math.round(w.sample.perSecond), lagP50: w.lagP50, lagP99: w.lagP99, complete: w.complete })) }])),
+    figures: [
+      ...results.flatMap(figuresOf),
+      figure({
+        name: `heap per presence record in a replica's mirror of the bucket (${HOSTS} records decoded, no string sharing)`,
+        value: median(results.map((r) => r.mirrorBytesPerRecord)),
+        unit: "bytes",
+      }),
+    ],
+    details: Object.fromEntries(results.map((r) => [r.label, { leader: r.leader, watched: r.watched.map((w) => ({ writesPerSecond: Math.round(w.sample.perSecond), lagP50: w.lagP50, lagP99: w.lagP99, complete: w.complete, watchCpuUs: Math.round(w.watchCpuUs) })) }])),
   });
 }
 
