@@ -432,6 +432,13 @@ function figuresOf(result: TopologyResult): Figure[] {
       baselineName: "the same writes without watches",
     }),
     figure({
+      name: `nats-server CPU per presence write with ${WATCHERS} KV watches (every node), ${label}, ${TOP} in flight`,
+      value: median(result.watched.map((w) => w.sample.serverCpuUs)),
+      unit: "µs",
+      baseline: m(top.cas, "serverCpuUs"),
+      baselineName: "the same writes without watches",
+    }),
+    figure({
       name: `write → every watch p50 (updatedAt to delivery, whole ms), ${label}`,
       value: median(result.watched.map((w) => w.lagP50)),
       unit: "ms",
