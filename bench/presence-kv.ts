@@ -20,8 +20,8 @@
  * disconnected records first (a fleet that exists), so timed writes are updates of existing keys.
  *
  * Sizes: BENCH_RUNS (3), BENCH_DURATION_MS (2000) per measurement, BENCH_HOSTS (10000), BENCH_WATCHERS (3). A
- * full run takes about three minutes; raise BENCH_DURATION_MS or BENCH_RUNS for a longer one. Medians of per-run
- * figures. Writes bench/results/presence-kv.json.
+ * full run takes three to five minutes after the build; raise BENCH_DURATION_MS or BENCH_RUNS for a longer one.
+ * Medians of per-run figures. Writes bench/results/presence-kv.json.
  *
  * One file, two roles: the orchestrator (no argument) and `--role=watchers`.
  */
