@@ -10,7 +10,7 @@ import { REPO_ROOT } from "@patchmon-ws/stack";
 import { benchFile, NODE_ARGS } from "./lib/runtime.js";
 import { RESULTS_DIR, describeRevision, describeSettings, fmt, ratio, verdict, type BenchResult } from "./lib/report.js";
 
-const ALL = ["auth", "agent-ws", "bullboard", "revocation", "terminal", "web"];
+const ALL = ["auth", "agent-ws", "presence-kv", "bullboard", "revocation", "terminal", "web"];
 const renderOnly = process.argv.includes("--render");
 const chosen = process.argv.slice(2).filter((a) => !a.startsWith("-"));
 const benches = (renderOnly ? [] : chosen.length ? chosen : ALL).filter((name) => {
