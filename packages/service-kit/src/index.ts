@@ -24,4 +24,5 @@ export * from "./streams/relay-link.js";
 export * from "./jetstream-errors.js";
 export * from "./jetstream-setup.js";
 export * from "./kv-follower.js";
+export * from "./kv-heartbeat.js";
 export * from "./browser-headers.js";
