@@ -1,5 +1,7 @@
+import { AuthClient } from "./auth-client.js";
 import { createLogger, type Logger } from "./logger.js";
 import { connectNats, natsConnected, waitForJetStream, type NatsConnection } from "./nats.js";
+import { PrincipalVerifier, type PrincipalVerifierOptions } from "./principal-verifier.js";
 import { RevocationHub } from "./revocations.js";
 import { runMain } from "./run-main.js";
 import { ServiceRuntime } from "./service-runtime.js";
@@ -12,7 +14,12 @@ export interface CommonConfig {
   NATS_URL: string;
   TRUSTED_PROXIES: readonly string[];
   SHUTDOWN_TIMEOUT_MS: number;
+  /** Timeout of calls to the auth service, for services that make them (ServiceContext.auth). */
+  AUTH_TIMEOUT_MS?: number;
 }
+
+/** The auth client's timeout when a service's config has no AUTH_TIMEOUT_MS. */
+export const DEFAULT_AUTH_TIMEOUT_MS = 2000;
 
 /** What a service's setup gets: everything is connected, nothing listens yet. */
 export interface ServiceContext<C extends CommonConfig> {
@@ -22,6 +29,13 @@ export interface ServiceContext<C extends CommonConfig> {
   readonly nc: NatsConnection;
   /** The process's one revocation subscriber, started on first use (services holding user or agent sockets). */
   readonly revocations: RevocationHub;
+  /** The process's one client of the auth service (timeout AUTH_TIMEOUT_MS), created on first use. */
+  readonly auth: AuthClient;
+  /**
+   * A verifier of user tokens of one audience through `auth`, with its verdict cache, emptied by `revocations` the
+   * moment auth announces a revoked user or session.
+   */
+  userVerifier(options: PrincipalVerifierOptions): PrincipalVerifier;
 }
 
 export interface LaunchOptions<C extends CommonConfig> {
@@ -66,6 +80,7 @@ export async function launchService<C extends CommonConfig>(options: LaunchOptio
   const nc = await connectNats({ servers: config.NATS_URL, name: options.natsName ?? name, logger });
   runtime.addReadinessCheck("nats", () => natsConnected(nc));
   let hub: RevocationHub | undefined;
+  let auth: AuthClient | undefined;
   const context: ServiceContext<C> = {
     config,
     logger,
@@ -77,6 +92,17 @@ export async function launchService<C extends CommonConfig>(options: LaunchOptio
         hub.start(nc);
       }
       return hub;
+    },
+    get auth() {
+      auth ??= new AuthClient(nc, config.AUTH_TIMEOUT_MS ?? DEFAULT_AUTH_TIMEOUT_MS);
+      return auth;
+    },
+    // Not through `this`: services destructure their context.
+    userVerifier(verifierOptions) {
+      const client = context.auth;
+      const verifier = new PrincipalVerifier((token, audience, source) => client.verifyToken(token, audience, source), verifierOptions);
+      context.revocations.forgetRevokedIn(verifier);
+      return verifier;
     },
   };
   try {
