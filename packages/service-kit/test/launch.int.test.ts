@@ -118,3 +118,24 @@ describe("launchService: the auth client and user verifiers every service gets",
     await eventually(async () => (await verifier.verify("t-cookie", "10.0.0.1"), asks() === 2), 5000, "asked again after the revocation");
   });
 });
+
+describe("launchService without NATS (nats: false)", () => {
+  it("launches with no NATS_URL, its readiness only the service's own checks, and drains its hooks", async () => {
+    const drained: string[] = [];
+    const service = await launchService({
+      name: "kit-local-test",
+      nats: false,
+      config: { LOG_LEVEL: "silent", HOST: "127.0.0.1", PORT: 0, TRUSTED_PROXIES: [], SHUTDOWN_TIMEOUT_MS: 2000 },
+      logger: createLogger("kit-local-test", "silent"),
+      setup: (context) => {
+        expect(Object.keys(context).sort()).toEqual(["config", "logger", "runtime"]);
+        context.runtime.addReadinessCheck("files", () => true);
+        context.runtime.onDrain(() => void drained.push("service"));
+      },
+    });
+    const res = await fetch(`http://127.0.0.1:${service.port}/readyz`);
+    expect([res.status, await res.json()]).toEqual([200, { status: "ready", checks: { files: true } }]);
+    await service.runtime.shutdown();
+    expect(drained).toEqual(["service"]);
+  });
+});
