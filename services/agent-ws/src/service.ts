@@ -7,7 +7,7 @@ import { openAgentWsBuckets } from "./buckets.js";
 import { CommandQueue } from "./commands/command-queue.js";
 import { CommandResponder } from "./commands/command-responder.js";
 import { CommandRouter } from "./commands/command-router.js";
-import { CommandService } from "./commands/command-service.js";
+import { CommandDispatcher } from "./commands/command-dispatcher.js";
 import type { AgentWsConfig } from "./config.js";
 import { registerHttpApi } from "./http/http-api.js";
 import { AgentWsMetrics } from "./metrics.js";
@@ -130,7 +130,7 @@ export async function setupAgentWs({ config, logger, runtime, nc, revocations, a
     }
   });
 
-  const commands = new CommandService({
+  const commands = new CommandDispatcher({
     send: (target, message, options) => router.send(target, message, options),
     sendMany: (targets, message, options) => router.sendMany(targets, message, options),
     enqueue: (hostId, commandId, message, options) => queue.enqueue(hostId, commandId, message, options),
