@@ -26,5 +26,6 @@ export * from "./jetstream-errors.js";
 export * from "./jetstream-setup.js";
 export * from "./kv-follower.js";
 export * from "./presence-client.js";
+export * from "./kv-heartbeat.js";
 export * from "./browser-headers.js";
 export * from "./request-path.js";

@@ -22,3 +22,11 @@ export function isStreamNotFound(err: unknown): boolean {
   const text = String((err as Error)?.message ?? err);
   return /stream not found|10059/i.test(text);
 }
+
+/**
+ * An answer of the JetStream API refusing the request (it carries an API error code), as opposed to no answer at all
+ * (timeout, no responders). Recognised by shape, because each nats.js package may bring its own error classes.
+ */
+export function isJetStreamRefusal(err: unknown): boolean {
+  return typeof (err as { apiError?: unknown })?.apiError === "function";
+}

@@ -9,7 +9,10 @@ export interface AgentWsBuckets {
   replicas: KV;
 }
 
-/** Creates (or binds to) agent-ws's KV buckets: presence (no TTL) and replicas (TTL = replica liveness timeout). */
+/**
+ * Opens agent-ws's KV buckets, created or brought to these settings (the kit's start-up policy for existing buckets):
+ * presence (no TTL) and replicas (TTL = replica liveness timeout).
+ */
 export async function openAgentWsBuckets(nc: NatsConnection, options: { replicas: number; replicaTtlMs: number }, logger: Logger): Promise<AgentWsBuckets> {
   const js = jetstream(nc, { timeout: 5000 });
   const presence = await openKvBucket(js, AgentBuckets.presence, { replicas: options.replicas }, logger);

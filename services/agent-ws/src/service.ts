@@ -1,5 +1,5 @@
 import { Redis } from "ioredis";
-import { AuthClient, PresenceClient, PrincipalVerifier, type ServiceContext } from "@patchmon-ws/service-kit";
+import { PresenceClient, type ServiceContext } from "@patchmon-ws/service-kit";
 import { AgentAuthenticator } from "./connection/agent-authenticator.js";
 import { AgentGateway } from "./connection/agent-gateway.js";
 import { AgentUpgradeHandler } from "./connection/agent-upgrade.js";
@@ -7,7 +7,7 @@ import { openAgentWsBuckets } from "./buckets.js";
 import { CommandQueue } from "./commands/command-queue.js";
 import { CommandResponder } from "./commands/command-responder.js";
 import { CommandRouter } from "./commands/command-router.js";
-import { CommandService } from "./commands/command-service.js";
+import { CommandDispatcher } from "./commands/command-dispatcher.js";
 import type { AgentWsConfig } from "./config.js";
 import { registerHttpApi } from "./http/http-api.js";
 import { AgentWsMetrics } from "./metrics.js";
@@ -28,11 +28,10 @@ const DRAIN_SHARES = { worker: 0.3, sockets: 0.25, presence: 0.25 };
  * commands and events over NATS, durable commands in Redis, auth through the kit's client and revocation hub, the
  * agent gateway and its one upgrade handler. The caller listens.
  */
-export async function setupAgentWs({ config, logger, runtime, nc, revocations }: ServiceContext<AgentWsConfig>): Promise<void> {
+export async function setupAgentWs({ config, logger, runtime, nc, revocations, auth, userVerifier }: ServiceContext<AgentWsConfig>): Promise<void> {
   const metrics = new AgentWsMetrics(runtime.registry);
   const replicaId = config.REPLICA_ID;
   logger.info({ replicaId, apiVersions: config.API_VERSIONS }, "starting agent-ws");
-  const auth = new AuthClient(nc, config.AUTH_TIMEOUT_MS);
   const buckets = await openAgentWsBuckets(nc, { replicas: config.KV_REPLICAS, replicaTtlMs: config.REPLICA_TTL_MS }, logger);
   const view = new PresenceView(buckets.presence, nc, logger);
   await view.start();
@@ -108,11 +107,7 @@ export async function setupAgentWs({ config, logger, runtime, nc, revocations }:
   }, config.PRESENCE_SWEEP_MS);
   reconcile.unref();
 
-  const verifier = new PrincipalVerifier((token, audience, source) => auth.verifyToken(token, audience, source), {
-    audience: "api",
-    ttlMs: config.AUTH_CACHE_TTL_MS,
-  });
-  revocations.forgetRevokedIn(verifier);
+  const verifier = userVerifier({ audience: "api", ttlMs: config.AUTH_CACHE_TTL_MS });
   const access = new UserAccess(verifier, auth);
   const streams = new StatusStreams(view, {
     keepaliveMs: config.SSE_KEEPALIVE_MS,
@@ -130,7 +125,7 @@ export async function setupAgentWs({ config, logger, runtime, nc, revocations }:
     }
   });
 
-  const commands = new CommandService({
+  const commands = new CommandDispatcher({
     send: (target, message, options) => router.send(target, message, options),
     sendMany: (targets, message, options) => router.sendMany(targets, message, options),
     enqueue: (hostId, commandId, message, options) => queue.enqueue(hostId, commandId, message, options),

@@ -26,7 +26,7 @@ import {
   type UserResponse,
 } from "@patchmon-ws/protocol";
 import { bearerToken, type ProxyTrust } from "@patchmon-ws/service-kit";
-import type { AuthService } from "./auth-service.js";
+import type { AuthCore } from "./auth-core.js";
 import { userView, type StoredUser } from "./records.js";
 import type { SessionTokens } from "./sessions.js";
 
@@ -56,18 +56,18 @@ function readCookie(req: Request, name: string): string | undefined {
 }
 
 export interface HttpApiOptions {
-  service: AuthService;
+  core: AuthCore;
   trust: ProxyTrust;
   publicUrl: string | undefined;
 }
 
 /** The auth service's REST API: /api/v1/auth/*, /api/v1/users, /api/v1/hosts. */
-export function createHttpApi({ service, trust, publicUrl }: HttpApiOptions): Router {
+export function createHttpApi({ core, trust, publicUrl }: HttpApiOptions): Router {
   const router = Router();
   const source = (req: Request) => trust.clientAddress(req);
 
   const requireUser = async (req: Request, res: Response, next: NextFunction) => {
-    res.locals.principal = await service.verifyAccess(bearerToken(req.headers), "api");
+    res.locals.principal = await core.verifyAccess(bearerToken(req.headers), "api");
     next();
   };
   const requirePermission = (permission: Permission) => (_req: Request, res: Response, next: NextFunction) => {
@@ -107,7 +107,7 @@ export function createHttpApi({ service, trust, publicUrl }: HttpApiOptions): Ro
   // --- sessions -------------------------------------------------------------------------------------------
   router.post("/api/v1/auth/login", async (req, res) => {
     const body = parse(LoginBody, req.body);
-    const { user, tokens } = await service.login(body.username, body.password, source(req));
+    const { user, tokens } = await core.login(body.username, body.password, source(req));
     sendSession(req, res, user, tokens);
   });
 
@@ -115,7 +115,7 @@ export function createHttpApi({ service, trust, publicUrl }: HttpApiOptions): Ro
     const token = readCookie(req, REFRESH_COOKIE) ?? parse(RefreshBody, req.body).refreshToken;
     if (!token) throw new CodedError("CREDENTIALS_MISSING", "No refresh token cookie.");
     try {
-      const { user, tokens } = await service.sessions.refresh(token);
+      const { user, tokens } = await core.sessions.refresh(token);
       sendSession(req, res, user, tokens);
     } catch (err) {
       clearRefreshCookie(req, res);
@@ -124,27 +124,27 @@ export function createHttpApi({ service, trust, publicUrl }: HttpApiOptions): Ro
   });
 
   router.post("/api/v1/auth/logout", requireUser, async (req, res) => {
-    await service.sessions.revoke(principalOf(res).sessionId, "logout");
+    await core.sessions.revoke(principalOf(res).sessionId, "logout");
     clearRefreshCookie(req, res);
     res.status(204).end();
   });
 
   router.get("/api/v1/auth/me", requireUser, async (_req, res) => {
     const principal = principalOf(res);
-    const body: MeResponse = { user: { ...userView(await service.users.get(principal.userId)), permissions: principal.permissions } };
+    const body: MeResponse = { user: { ...userView(await core.users.get(principal.userId)), permissions: principal.permissions } };
     res.json(body);
   });
 
   router.post("/api/v1/auth/ticket", requireUser, async (req, res) => {
     const body = parse(TicketBody, req.body);
-    const ticket: TicketResponse = await service.issueTicket(principalOf(res), body.purpose, body.target);
+    const ticket: TicketResponse = await core.issueTicket(principalOf(res), body.purpose, body.target);
     res.json(ticket);
   });
 
   // PatchMon's front end asks for terminal tickets this way: the generic call with purpose ssh-terminal.
   router.post("/api/v1/auth/ssh-ticket", requireUser, async (req, res) => {
     const { hostId } = parse(SshTicketBody, req.body);
-    const ticket: TicketResponse = await service.issueTicket(principalOf(res), "ssh-terminal", hostId);
+    const ticket: TicketResponse = await core.issueTicket(principalOf(res), "ssh-terminal", hostId);
     res.json(ticket);
   });
 
@@ -162,30 +162,30 @@ export function createHttpApi({ service, trust, publicUrl }: HttpApiOptions): Ro
 
   router.get("/api/v1/users", requireUser, (_req, res) => {
     mayManage(principalOf(res), undefined, {});
-    res.json({ users: service.users.list().map(userView) } satisfies UserListResponse);
+    res.json({ users: core.users.list().map(userView) } satisfies UserListResponse);
   });
   router.post("/api/v1/users", requireUser, async (req, res) => {
     const body = parse(NewUserBody, req.body);
     mayManage(principalOf(res), undefined, body);
-    res.status(201).json({ user: userView(await service.users.create(body)) } satisfies UserResponse);
+    res.status(201).json({ user: userView(await core.users.create(body)) } satisfies UserResponse);
   });
   router.get("/api/v1/users/:id", requireUser, async (req, res) => {
     const principal = principalOf(res);
     const id = userIdParam(req);
-    const user = await service.users.get(id);
+    const user = await core.users.get(id);
     if (id !== principal.userId) mayManage(principal, user, {});
     res.json({ user: userView(user) } satisfies UserResponse);
   });
   router.patch("/api/v1/users/:id", requireUser, async (req, res) => {
     const id = userIdParam(req);
     const body = parse(UserPatchBody, req.body);
-    mayManage(principalOf(res), await service.users.get(id), body);
-    res.json({ user: userView(await service.users.update(id, body)) } satisfies UserResponse);
+    mayManage(principalOf(res), await core.users.get(id), body);
+    res.json({ user: userView(await core.users.update(id, body)) } satisfies UserResponse);
   });
   router.delete("/api/v1/users/:id", requireUser, async (req, res) => {
     const id = userIdParam(req);
-    mayManage(principalOf(res), await service.users.get(id), {});
-    await service.users.delete(id);
+    mayManage(principalOf(res), await core.users.get(id), {});
+    await core.users.delete(id);
     res.status(204).end();
   });
 
@@ -206,26 +206,26 @@ export function createHttpApi({ service, trust, publicUrl }: HttpApiOptions): Ro
   };
 
   router.get("/api/v1/hosts", requireUser, (_req, res) => {
-    res.json({ hosts: service.hosts.list() } satisfies HostListResponse);
+    res.json({ hosts: core.hosts.list() } satisfies HostListResponse);
   });
   router.post("/api/v1/hosts", requireUser, requirePermission("can_manage_hosts"), async (req, res) => {
     const body = parse(NewHostBody, req.body);
-    const { host, apiKey } = await service.hosts.create(body);
+    const { host, apiKey } = await core.hosts.create(body);
     res.status(201).json({ host, apiKey, agentConfig: agentConfig(req, host.apiId, apiKey) } satisfies CreatedHostResponse);
   });
   router.get("/api/v1/hosts/:id", requireUser, async (req, res) => {
-    res.json({ host: await service.hosts.get(hostIdParam(req)) } satisfies HostResponse);
+    res.json({ host: await core.hosts.get(hostIdParam(req)) } satisfies HostResponse);
   });
   router.patch("/api/v1/hosts/:id", requireUser, requirePermission("can_manage_hosts"), async (req, res) => {
     const id = hostIdParam(req);
-    res.json({ host: await service.hosts.update(id, parse(HostPatchBody, req.body)) } satisfies HostResponse);
+    res.json({ host: await core.hosts.update(id, parse(HostPatchBody, req.body)) } satisfies HostResponse);
   });
   router.post("/api/v1/hosts/:id/rotate-key", requireUser, requirePermission("can_manage_hosts"), async (req, res) => {
-    const { host, apiKey } = await service.hosts.rotateKey(hostIdParam(req));
+    const { host, apiKey } = await core.hosts.rotateKey(hostIdParam(req));
     res.json({ host, apiKey, agentConfig: agentConfig(req, host.apiId, apiKey) } satisfies CreatedHostResponse);
   });
   router.delete("/api/v1/hosts/:id", requireUser, requirePermission("can_manage_hosts"), async (req, res) => {
-    await service.hosts.delete(hostIdParam(req));
+    await core.hosts.delete(hostIdParam(req));
     res.status(204).end();
   });
 

@@ -1,4 +1,4 @@
-import { jetstream, jetstreamManager } from "@nats-io/jetstream";
+import { jetstream } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { AuthBuckets } from "@patchmon-ws/protocol";
 import type { Logger } from "@patchmon-ws/service-kit";
@@ -25,8 +25,7 @@ export class JetStreamAuthStorage implements AuthStorage {
   static async open(nc: NatsConnection, options: StorageLifetimes & { replicas: number }, logger: Logger): Promise<JetStreamAuthStorage> {
     // A short API timeout: during a NATS outage callers get a 503 quickly instead of hanging.
     const js = jetstream(nc, { timeout: 3000 });
-    const jsm = await jetstreamManager(nc, { timeout: 3000 });
-    const base = { replicas: options.replicas, raiseTtlWith: jsm, nc };
+    const base = { replicas: options.replicas, nc };
     const [users, usernames, hosts, apiIds, sessions, tickets, failureWindows] = await Promise.all([
       MirroredBucket.open(js, AuthBuckets.users, StoredUser, { ...base, mirror: true }, logger),
       MirroredBucket.open(js, AuthBuckets.usernames, StoredPointer, { ...base, mirror: true }, logger),

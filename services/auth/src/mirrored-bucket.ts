@@ -1,4 +1,4 @@
-import type { JetStreamClient, JetStreamManager } from "@nats-io/jetstream";
+import type { JetStreamClient } from "@nats-io/jetstream";
 import type { KV } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { z } from "zod";
@@ -15,11 +15,6 @@ export interface BucketOptions {
   mirror: boolean;
   /** The connection whose reconnects make the mirror's watch resync (KvFollower). */
   nc: Pick<NatsConnection, "status">;
-  /**
-   * With `ttlMs`: when the bucket already exists with a shorter max age (created by an older configuration), raise
-   * it, so a longer configured lifetime is not silently cut short. Never lowered: other replicas may need it.
-   */
-  raiseTtlWith?: JetStreamManager;
 }
 
 const encoder = new TextEncoder();
@@ -49,14 +44,6 @@ export class MirroredBucket<T> implements RecordCollection<T> {
 
   static async open<T>(js: JetStreamClient, name: string, schema: z.ZodType<T>, options: BucketOptions, logger: Logger): Promise<MirroredBucket<T>> {
     const kv = await openKvBucket(js, name, { replicas: options.replicas, ...(options.ttlMs ? { ttlMs: options.ttlMs } : {}) }, logger);
-    if (options.ttlMs && options.raiseTtlWith) {
-      const status = await kv.status();
-      if (status.ttl > 0 && status.ttl < options.ttlMs) {
-        const config = status.streamInfo.config;
-        await options.raiseTtlWith.streams.update(config.name, { ...config, max_age: options.ttlMs * 1_000_000 });
-        logger.info({ bucket: name, from: status.ttl, to: options.ttlMs }, "bucket max age raised");
-      }
-    }
     const bucket = new MirroredBucket(kv, schema, name, logger);
     if (options.mirror) await bucket.startMirror(options.nc);
     return bucket;

@@ -10,13 +10,13 @@ import {
   VerifySessionRequest,
 } from "@patchmon-ws/protocol";
 import { serveJson, type Logger } from "@patchmon-ws/service-kit";
-import type { AuthService } from "./auth-service.js";
+import type { AuthCore } from "./auth-core.js";
 
 /**
  * The verification service other services call over NATS. A queue group spreads requests over auth replicas.
  * Every reply is `{ok:true, ...}` or `{ok:false, code, error, retryAfter?}`.
  */
-export function serveNatsApi(nc: NatsConnection, service: AuthService, logger: Logger): Subscription[] {
+export function serveNatsApi(nc: NatsConnection, core: AuthCore, logger: Logger): Subscription[] {
   const queue = AUTH_QUEUE_GROUP;
   return [
     serveJson(nc, {
@@ -24,7 +24,7 @@ export function serveNatsApi(nc: NatsConnection, service: AuthService, logger: L
       queue,
       request: VerifyAccessRequest,
       logger,
-      handler: async (req) => ({ ok: true, principal: await service.verifyAccess(req.token, req.audience) }),
+      handler: async (req) => ({ ok: true, principal: await core.verifyAccess(req.token, req.audience) }),
     }),
     serveJson(nc, {
       subject: AuthSubjects.consumeTicket,
@@ -33,7 +33,7 @@ export function serveNatsApi(nc: NatsConnection, service: AuthService, logger: L
       logger,
       handler: async (req) => ({
         ok: true,
-        ...(await service.consumeTicket(req.ticket, req.purpose, req.target, req.sourceAddress, req.issueToken)),
+        ...(await core.consumeTicket(req.ticket, req.purpose, req.target, req.sourceAddress, req.issueToken)),
       }),
     }),
     serveJson(nc, {
@@ -41,21 +41,21 @@ export function serveNatsApi(nc: NatsConnection, service: AuthService, logger: L
       queue,
       request: VerifySessionRequest,
       logger,
-      handler: async (req) => ({ ok: true, principal: await service.sessions.principalOfSession(req.sessionId, req.userId) }),
+      handler: async (req) => ({ ok: true, principal: await core.sessions.principalOfSession(req.sessionId, req.userId) }),
     }),
     serveJson(nc, {
       subject: AuthSubjects.verifyAgent,
       queue,
       request: VerifyAgentRequest,
       logger,
-      handler: async (req) => ({ ok: true, host: await service.verifyAgent(req.apiId, req.apiKey, req.sourceAddress) }),
+      handler: async (req) => ({ ok: true, host: await core.verifyAgent(req.apiId, req.apiKey, req.sourceAddress) }),
     }),
     serveJson(nc, {
       subject: AuthSubjects.getHost,
       queue,
       request: GetHostRequest,
       logger,
-      handler: async (req) => ({ ok: true, host: await service.hosts.get(req.hostId) }),
+      handler: async (req) => ({ ok: true, host: await core.hosts.get(req.hostId) }),
     }),
     serveJson(nc, {
       subject: AuthSubjects.pinHostKey,
@@ -64,7 +64,7 @@ export function serveNatsApi(nc: NatsConnection, service: AuthService, logger: L
       logger,
       handler: async (req) => ({
         ok: true,
-        ...(await service.hosts.pinHostKey(req.hostId, { algorithm: req.algorithm, fingerprint: req.fingerprint })),
+        ...(await core.hosts.pinHostKey(req.hostId, { algorithm: req.algorithm, fingerprint: req.fingerprint })),
       }),
     }),
   ];

@@ -5,7 +5,7 @@
  */
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { CodedError, type Principal } from "@patchmon-ws/protocol";
-import { AuthService, storageLifetimes, type AuthServiceConfig } from "../src/auth-service.js";
+import { AuthCore, storageLifetimes, type AuthCoreConfig } from "../src/auth-core.js";
 import type { AuthStorage, StorageLifetimes } from "../src/auth-storage.js";
 import type { Revocation, RevocationSink } from "../src/revocations.js";
 
@@ -28,7 +28,7 @@ export class RecordingRevocationSink implements RevocationSink {
   }
 }
 
-export const testConfig = (overrides: Partial<AuthServiceConfig> = {}): AuthServiceConfig => ({
+export const testConfig = (overrides: Partial<AuthCoreConfig> = {}): AuthCoreConfig => ({
   JWT_SECRET: "j".repeat(32),
   JWT_PREVIOUS_SECRETS: [],
   ACCESS_TOKEN_TTL_SECONDS: 900,
@@ -71,19 +71,19 @@ export function describeAuthCore(backend: StorageBackend): void {
     });
 
     /** An auth replica (the core, without HTTP or NATS adapters) over the backend's current store. */
-    async function replica(overrides: Partial<AuthServiceConfig> = {}) {
+    async function replica(overrides: Partial<AuthCoreConfig> = {}) {
       const config = testConfig(overrides);
       const storage = await instance.replica(storageLifetimes(config));
       opened.push(storage);
       const revocations = new RecordingRevocationSink();
-      return { service: new AuthService(storage, revocations, config), storage, revocations, config };
+      return { core: new AuthCore(storage, revocations, config), storage, revocations, config };
     }
 
-    async function withAdmin(overrides: Partial<AuthServiceConfig> = {}) {
+    async function withAdmin(overrides: Partial<AuthCoreConfig> = {}) {
       const r = await replica(overrides);
-      await r.service.users.bootstrapAdmin("admin", "admin-password");
-      const { tokens } = await r.service.login("admin", "admin-password", "192.0.2.1");
-      const principal = await r.service.verifyAccess(tokens.accessToken, "api");
+      await r.core.users.bootstrapAdmin("admin", "admin-password");
+      const { tokens } = await r.core.login("admin", "admin-password", "192.0.2.1");
+      const principal = await r.core.verifyAccess(tokens.accessToken, "api");
       return { ...r, tokens, principal };
     }
 
@@ -139,22 +139,22 @@ export function describeAuthCore(backend: StorageBackend): void {
     describe("users", () => {
       it("bootstraps one admin with a generated 144-bit password, once", async () => {
         const a = await replica();
-        const first = await a.service.users.bootstrapAdmin("admin", undefined);
+        const first = await a.core.users.bootstrapAdmin("admin", undefined);
         expect(first.created).toBe(true);
         expect(first.generatedPassword).toMatch(/^[A-Za-z0-9_-]{24}$/);
         expect(Buffer.from(first.generatedPassword!, "base64url")).toHaveLength(18);
-        expect(await a.service.users.bootstrapAdmin("admin", undefined)).toEqual({ created: false });
+        expect(await a.core.users.bootstrapAdmin("admin", undefined)).toEqual({ created: false });
         const b = await replica();
-        expect(await b.service.users.bootstrapAdmin("other", "whatever-pw")).toEqual({ created: false });
-        expect((await a.service.login("admin", first.generatedPassword!, "192.0.2.2")).user.role).toBe("admin");
+        expect(await b.core.users.bootstrapAdmin("other", "whatever-pw")).toEqual({ created: false });
+        expect((await a.core.login("admin", first.generatedPassword!, "192.0.2.2")).user.role).toBe("admin");
       });
 
       it("keeps usernames unique case-insensitively, across replicas", async () => {
         const a = await replica();
         const b = await replica();
         const results = await Promise.allSettled([
-          a.service.users.create({ username: "Alice", password: "alice-pass", role: "user", permissions: [] }),
-          b.service.users.create({ username: "alice", password: "alice-pass", role: "user", permissions: [] }),
+          a.core.users.create({ username: "Alice", password: "alice-pass", role: "user", permissions: [] }),
+          b.core.users.create({ username: "alice", password: "alice-pass", role: "user", permissions: [] }),
         ]);
         expect(results.filter((r) => r.status === "fulfilled")).toHaveLength(1);
         const rejected = results.find((r) => r.status === "rejected") as PromiseRejectedResult;
@@ -162,33 +162,33 @@ export function describeAuthCore(backend: StorageBackend): void {
       });
 
       it("checks passwords, refuses disabled users, and revokes sessions on disable", async () => {
-        const { service, revocations } = await withAdmin();
-        const user = await service.users.create({ username: "bob", password: "bob-password", role: "user", permissions: [] });
-        expect(await codeOf(service.login("bob", "wrong-password", "192.0.2.3"))).toBe("INVALID_CREDENTIALS");
-        expect(await codeOf(service.login("nobody", "wrong-password", "192.0.2.3"))).toBe("INVALID_CREDENTIALS");
-        const { tokens } = await service.login("BOB", "bob-password", "192.0.2.4");
-        await service.users.update(user.id, { disabled: true });
-        expect(await codeOf(service.verifyAccess(tokens.accessToken, "api"))).toBe("SESSION_REVOKED");
-        expect(await codeOf(service.login("bob", "bob-password", "192.0.2.4"))).toBe("USER_DISABLED");
+        const { core, revocations } = await withAdmin();
+        const user = await core.users.create({ username: "bob", password: "bob-password", role: "user", permissions: [] });
+        expect(await codeOf(core.login("bob", "wrong-password", "192.0.2.3"))).toBe("INVALID_CREDENTIALS");
+        expect(await codeOf(core.login("nobody", "wrong-password", "192.0.2.3"))).toBe("INVALID_CREDENTIALS");
+        const { tokens } = await core.login("BOB", "bob-password", "192.0.2.4");
+        await core.users.update(user.id, { disabled: true });
+        expect(await codeOf(core.verifyAccess(tokens.accessToken, "api"))).toBe("SESSION_REVOKED");
+        expect(await codeOf(core.login("bob", "bob-password", "192.0.2.4"))).toBe("USER_DISABLED");
         expect(revocations.events).toContainEqual({ kind: "user", id: user.id, reason: "user_disabled" });
         expect(revocations.events).toContainEqual({ kind: "session", id: tokens.sessionId, reason: "user_disabled" });
       });
 
       it("never removes, demotes or disables the last admin", async () => {
-        const { service, principal } = await withAdmin();
-        expect(await codeOf(service.users.update(principal.userId, { role: "user" }))).toBe("LAST_ADMIN");
-        expect(await codeOf(service.users.update(principal.userId, { disabled: true }))).toBe("LAST_ADMIN");
-        expect(await codeOf(service.users.delete(principal.userId))).toBe("LAST_ADMIN");
+        const { core, principal } = await withAdmin();
+        expect(await codeOf(core.users.update(principal.userId, { role: "user" }))).toBe("LAST_ADMIN");
+        expect(await codeOf(core.users.update(principal.userId, { disabled: true }))).toBe("LAST_ADMIN");
+        expect(await codeOf(core.users.delete(principal.userId))).toBe("LAST_ADMIN");
       });
 
       it("deletes a user, its username and its sessions", async () => {
-        const { service } = await withAdmin();
-        const user = await service.users.create({ username: "carol", password: "carol-pass", role: "user", permissions: [] });
-        const { tokens } = await service.login("carol", "carol-pass", "192.0.2.5");
-        await service.users.delete(user.id);
-        expect(await codeOf(service.users.get(user.id))).toBe("USER_NOT_FOUND");
-        expect(await codeOf(service.verifyAccess(tokens.accessToken, "api"))).toBe("SESSION_REVOKED");
-        const again = await service.users.create({ username: "Carol", password: "carol-pass", role: "user", permissions: [] });
+        const { core } = await withAdmin();
+        const user = await core.users.create({ username: "carol", password: "carol-pass", role: "user", permissions: [] });
+        const { tokens } = await core.login("carol", "carol-pass", "192.0.2.5");
+        await core.users.delete(user.id);
+        expect(await codeOf(core.users.get(user.id))).toBe("USER_NOT_FOUND");
+        expect(await codeOf(core.verifyAccess(tokens.accessToken, "api"))).toBe("SESSION_REVOKED");
+        const again = await core.users.create({ username: "Carol", password: "carol-pass", role: "user", permissions: [] });
         expect(again.id).not.toBe(user.id);
       });
     });
@@ -197,32 +197,32 @@ export function describeAuthCore(backend: StorageBackend): void {
       it("rotate refresh tokens; a token verified on one replica verifies on another", async () => {
         const a = await withAdmin();
         const b = await replica();
-        const refreshed = await b.service.sessions.refresh(a.tokens.refreshToken);
+        const refreshed = await b.core.sessions.refresh(a.tokens.refreshToken);
         expect(refreshed.tokens.refreshToken).not.toBe(a.tokens.refreshToken);
         expect(refreshed.tokens.sessionId).toBe(a.tokens.sessionId);
-        expect((await a.service.verifyAccess(refreshed.tokens.accessToken, "api")).sessionId).toBe(a.tokens.sessionId);
-        expect((await b.service.verifyAccess(a.tokens.accessToken, "api")).username).toBe("admin");
+        expect((await a.core.verifyAccess(refreshed.tokens.accessToken, "api")).sessionId).toBe(a.tokens.sessionId);
+        expect((await b.core.verifyAccess(a.tokens.accessToken, "api")).username).toBe("admin");
       });
 
       it("give two concurrent refreshes of one token (two tabs, two replicas) the same new pair, and keep the session", async () => {
         const a = await withAdmin();
         const b = await replica();
-        const [first, second] = await Promise.all([a.service.sessions.refresh(a.tokens.refreshToken), b.service.sessions.refresh(a.tokens.refreshToken)]);
+        const [first, second] = await Promise.all([a.core.sessions.refresh(a.tokens.refreshToken), b.core.sessions.refresh(a.tokens.refreshToken)]);
         expect(first.tokens.refreshToken).toBe(second.tokens.refreshToken);
         expect(first.tokens.refreshToken).not.toBe(a.tokens.refreshToken);
         for (const { tokens } of [first, second]) {
           expect(tokens.sessionId).toBe(a.tokens.sessionId);
-          expect((await a.service.verifyAccess(tokens.accessToken, "api")).sessionId).toBe(a.tokens.sessionId);
+          expect((await a.core.verifyAccess(tokens.accessToken, "api")).sessionId).toBe(a.tokens.sessionId);
         }
         expect(a.revocations.events).toEqual([]);
         // The family goes on from the shared new token.
-        const next = await b.service.sessions.refresh(first.tokens.refreshToken);
-        expect((await a.service.verifyAccess(next.tokens.accessToken, "api")).sessionId).toBe(a.tokens.sessionId);
+        const next = await b.core.sessions.refresh(first.tokens.refreshToken);
+        expect((await a.core.verifyAccess(next.tokens.accessToken, "api")).sessionId).toBe(a.tokens.sessionId);
       });
 
       it("never store the refresh token handed out in the grace window in plain text", async () => {
-        const { service, storage, tokens } = await withAdmin();
-        const { tokens: rotated } = await service.sessions.refresh(tokens.refreshToken);
+        const { core, storage, tokens } = await withAdmin();
+        const { tokens: rotated } = await core.sessions.refresh(tokens.refreshToken);
         const stored = JSON.stringify((await storage.sessions.fetch(tokens.sessionId))?.value);
         expect(stored).toContain("sealedSecret");
         expect(stored).not.toContain(rotated.refreshToken.split(".")[1]);
@@ -230,82 +230,82 @@ export function describeAuthCore(backend: StorageBackend): void {
       });
 
       it("refuse a grace refresh whose sealed successor does not open, without revoking", async () => {
-        const { service, storage, tokens } = await withAdmin();
-        const { tokens: rotated } = await service.sessions.refresh(tokens.refreshToken);
+        const { core, storage, tokens } = await withAdmin();
+        const { tokens: rotated } = await core.sessions.refresh(tokens.refreshToken);
         await storage.sessions.modify(tokens.sessionId, (s) => ({ ...s, lastRotation: { ...s.lastRotation!, sealedSecret: "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA" } }));
-        expect(await codeOf(service.sessions.refresh(tokens.refreshToken))).toBe("INVALID_CREDENTIALS");
-        expect((await service.verifyAccess(rotated.accessToken, "api")).sessionId).toBe(tokens.sessionId);
+        expect(await codeOf(core.sessions.refresh(tokens.refreshToken))).toBe("INVALID_CREDENTIALS");
+        expect((await core.verifyAccess(rotated.accessToken, "api")).sessionId).toBe(tokens.sessionId);
       });
 
       it("revoke the family when a rotated token comes back after the grace window", async () => {
-        const { service, tokens, revocations } = await withAdmin();
-        const { tokens: rotated } = await service.sessions.refresh(tokens.refreshToken);
-        expect((await service.sessions.refresh(tokens.refreshToken)).tokens.refreshToken).toBe(rotated.refreshToken);
+        const { core, tokens, revocations } = await withAdmin();
+        const { tokens: rotated } = await core.sessions.refresh(tokens.refreshToken);
+        expect((await core.sessions.refresh(tokens.refreshToken)).tokens.refreshToken).toBe(rotated.refreshToken);
         await sleep(1100);
-        expect(await codeOf(service.sessions.refresh(tokens.refreshToken))).toBe("REFRESH_TOKEN_REUSED");
-        expect(await codeOf(service.sessions.refresh(rotated.refreshToken))).toBe("SESSION_REVOKED");
-        expect(await codeOf(service.verifyAccess(rotated.accessToken, "api"))).toBe("SESSION_REVOKED");
+        expect(await codeOf(core.sessions.refresh(tokens.refreshToken))).toBe("REFRESH_TOKEN_REUSED");
+        expect(await codeOf(core.sessions.refresh(rotated.refreshToken))).toBe("SESSION_REVOKED");
+        expect(await codeOf(core.verifyAccess(rotated.accessToken, "api"))).toBe("SESSION_REVOKED");
         expect(revocations.events).toContainEqual({ kind: "session", id: tokens.sessionId, reason: "refresh_token_reused" });
       });
 
       it("revoke at once on reuse when the grace window is 0, and on reuse of an older token within the window", async () => {
         const strict = await withAdmin({ REFRESH_REUSE_GRACE_SECONDS: 0 });
-        await strict.service.sessions.refresh(strict.tokens.refreshToken);
-        expect(await codeOf(strict.service.sessions.refresh(strict.tokens.refreshToken))).toBe("REFRESH_TOKEN_REUSED");
+        await strict.core.sessions.refresh(strict.tokens.refreshToken);
+        expect(await codeOf(strict.core.sessions.refresh(strict.tokens.refreshToken))).toBe("REFRESH_TOKEN_REUSED");
 
         const graceful = await replica();
-        const { tokens } = await graceful.service.login("admin", "admin-password", "192.0.2.9");
-        const second = await graceful.service.sessions.refresh(tokens.refreshToken);
-        await graceful.service.sessions.refresh(second.tokens.refreshToken);
+        const { tokens } = await graceful.core.login("admin", "admin-password", "192.0.2.9");
+        const second = await graceful.core.sessions.refresh(tokens.refreshToken);
+        await graceful.core.sessions.refresh(second.tokens.refreshToken);
         // Only the token rotated last has grace; the one before it is plain reuse.
-        expect(await codeOf(graceful.service.sessions.refresh(tokens.refreshToken))).toBe("REFRESH_TOKEN_REUSED");
+        expect(await codeOf(graceful.core.sessions.refresh(tokens.refreshToken))).toBe("REFRESH_TOKEN_REUSED");
       });
 
       it("logout revokes the session and announces it", async () => {
-        const { service, tokens, revocations } = await withAdmin();
-        await service.sessions.revoke(tokens.sessionId, "logout");
-        expect(await codeOf(service.verifyAccess(tokens.accessToken, "api"))).toBe("SESSION_REVOKED");
-        expect(await codeOf(service.sessions.refresh(tokens.refreshToken))).toBe("SESSION_REVOKED");
+        const { core, tokens, revocations } = await withAdmin();
+        await core.sessions.revoke(tokens.sessionId, "logout");
+        expect(await codeOf(core.verifyAccess(tokens.accessToken, "api"))).toBe("SESSION_REVOKED");
+        expect(await codeOf(core.sessions.refresh(tokens.refreshToken))).toBe("SESSION_REVOKED");
         expect(revocations.events).toContainEqual({ kind: "session", id: tokens.sessionId, reason: "logout" });
       });
 
       it("refuses malformed and unknown refresh tokens", async () => {
-        const { service, tokens } = await withAdmin();
-        expect(await codeOf(service.sessions.refresh("no-dot"))).toBe("INVALID_CREDENTIALS");
-        expect(await codeOf(service.sessions.refresh("a.b.c"))).toBe("INVALID_CREDENTIALS");
-        expect(await codeOf(service.sessions.refresh(`${tokens.sessionId}.not-the-secret`))).toBe("INVALID_CREDENTIALS");
-        expect(await codeOf(service.sessions.refresh("unknown-session.secret"))).toBe("INVALID_CREDENTIALS");
+        const { core, tokens } = await withAdmin();
+        expect(await codeOf(core.sessions.refresh("no-dot"))).toBe("INVALID_CREDENTIALS");
+        expect(await codeOf(core.sessions.refresh("a.b.c"))).toBe("INVALID_CREDENTIALS");
+        expect(await codeOf(core.sessions.refresh(`${tokens.sessionId}.not-the-secret`))).toBe("INVALID_CREDENTIALS");
+        expect(await codeOf(core.sessions.refresh("unknown-session.secret"))).toBe("INVALID_CREDENTIALS");
       });
 
       it("scopes tokens to an audience", async () => {
-        const { service, principal } = await withAdmin();
-        const scoped = service.sessions.issueScoped(principal, "bullboard");
-        expect((await service.verifyAccess(scoped.token, "bullboard")).userId).toBe(principal.userId);
-        expect(await codeOf(service.verifyAccess(scoped.token, "api"))).toBe("TOKEN_INVALID");
+        const { core, principal } = await withAdmin();
+        const scoped = core.sessions.issueScoped(principal, "bullboard");
+        expect((await core.verifyAccess(scoped.token, "bullboard")).userId).toBe(principal.userId);
+        expect(await codeOf(core.verifyAccess(scoped.token, "api"))).toBe("TOKEN_INVALID");
       });
     });
 
     describe("hosts", () => {
       it("verify agent keys, rotate them and forget deleted hosts", async () => {
-        const { service, revocations } = await withAdmin();
-        const { host, apiKey } = await service.hosts.create({ name: "web-01", ssh: null });
-        expect((await service.verifyAgent(host.apiId, apiKey, "192.0.2.10")).id).toBe(host.id);
-        expect(await codeOf(service.verifyAgent(host.apiId, "0".repeat(64), "192.0.2.11"))).toBe("INVALID_CREDENTIALS");
-        const rotated = await service.hosts.rotateKey(host.id);
-        expect(await codeOf(service.verifyAgent(host.apiId, apiKey, "192.0.2.11"))).toBe("INVALID_CREDENTIALS");
-        expect((await service.verifyAgent(host.apiId, rotated.apiKey, "192.0.2.10")).id).toBe(host.id);
-        await service.hosts.delete(host.id);
-        expect(await codeOf(service.verifyAgent(host.apiId, rotated.apiKey, "192.0.2.12"))).toBe("INVALID_CREDENTIALS");
-        expect(await codeOf(service.hosts.get(host.id))).toBe("HOST_NOT_FOUND");
+        const { core, revocations } = await withAdmin();
+        const { host, apiKey } = await core.hosts.create({ name: "web-01", ssh: null });
+        expect((await core.verifyAgent(host.apiId, apiKey, "192.0.2.10")).id).toBe(host.id);
+        expect(await codeOf(core.verifyAgent(host.apiId, "0".repeat(64), "192.0.2.11"))).toBe("INVALID_CREDENTIALS");
+        const rotated = await core.hosts.rotateKey(host.id);
+        expect(await codeOf(core.verifyAgent(host.apiId, apiKey, "192.0.2.11"))).toBe("INVALID_CREDENTIALS");
+        expect((await core.verifyAgent(host.apiId, rotated.apiKey, "192.0.2.10")).id).toBe(host.id);
+        await core.hosts.delete(host.id);
+        expect(await codeOf(core.verifyAgent(host.apiId, rotated.apiKey, "192.0.2.12"))).toBe("INVALID_CREDENTIALS");
+        expect(await codeOf(core.hosts.get(host.id))).toBe("HOST_NOT_FOUND");
         expect(revocations.events.map((e) => e.reason)).toEqual(expect.arrayContaining(["key_rotated", "host_deleted"]));
       });
 
       it("pin an SSH host key on first use only, even when replicas race", async () => {
         const a = await withAdmin();
         const b = await replica();
-        const { host } = await a.service.hosts.create({ name: "ssh-01", ssh: { address: "10.0.0.1", port: 22, username: "root" } });
+        const { host } = await a.core.hosts.create({ name: "ssh-01", ssh: { address: "10.0.0.1", port: 22, username: "root" } });
         const results = await Promise.all(
-          Array.from({ length: 6 }, (_, i) => (i % 2 ? a : b).service.hosts.pinHostKey(host.id, { algorithm: "ssh-ed25519", fingerprint: `SHA256:${i}` })),
+          Array.from({ length: 6 }, (_, i) => (i % 2 ? a : b).core.hosts.pinHostKey(host.id, { algorithm: "ssh-ed25519", fingerprint: `SHA256:${i}` })),
         );
         expect(results.filter((r) => r.pinned)).toHaveLength(1);
         expect(new Set(results.map((r) => r.hostKey.fingerprint)).size).toBe(1);
@@ -316,10 +316,10 @@ export function describeAuthCore(backend: StorageBackend): void {
       it("are consumed exactly once among 50 concurrent consumers on two replicas", async () => {
         const a = await withAdmin();
         const b = await replica();
-        const { host } = await a.service.hosts.create({ name: "t-01", ssh: null });
-        const { ticket } = await a.service.issueTicket(a.principal, "ssh-terminal", host.id);
+        const { host } = await a.core.hosts.create({ name: "t-01", ssh: null });
+        const { ticket } = await a.core.issueTicket(a.principal, "ssh-terminal", host.id);
         const results = await Promise.allSettled(
-          Array.from({ length: 50 }, (_, i) => (i % 2 ? a : b).service.consumeTicket(ticket, "ssh-terminal", host.id, `203.0.113.${i}`)),
+          Array.from({ length: 50 }, (_, i) => (i % 2 ? a : b).core.consumeTicket(ticket, "ssh-terminal", host.id, `203.0.113.${i}`)),
         );
         expect(results.filter((r) => r.status === "fulfilled")).toHaveLength(1);
         const winner = results.find((r) => r.status === "fulfilled") as PromiseFulfilledResult<{ principal: Principal }>;
@@ -327,31 +327,31 @@ export function describeAuthCore(backend: StorageBackend): void {
       });
 
       it("are bound to purpose and target, burnt by a mismatch, and die with their session", async () => {
-        const { service, principal, tokens } = await withAdmin();
-        const { ticket } = await service.issueTicket(principal, "bullboard", "*");
-        expect(await codeOf(service.consumeTicket(ticket, "agent-status", "*", "192.0.2.30"))).toBe("TICKET_MISMATCH");
-        expect(await codeOf(service.consumeTicket(ticket, "bullboard", "*", "192.0.2.30"))).toBe("TICKET_INVALID");
-        const second = await service.issueTicket(principal, "agent-status", "*");
-        await service.sessions.revoke(tokens.sessionId, "logout");
-        expect(await codeOf(service.consumeTicket(second.ticket, "agent-status", "*", "192.0.2.30"))).toBe("SESSION_REVOKED");
+        const { core, principal, tokens } = await withAdmin();
+        const { ticket } = await core.issueTicket(principal, "bullboard", "*");
+        expect(await codeOf(core.consumeTicket(ticket, "agent-status", "*", "192.0.2.30"))).toBe("TICKET_MISMATCH");
+        expect(await codeOf(core.consumeTicket(ticket, "bullboard", "*", "192.0.2.30"))).toBe("TICKET_INVALID");
+        const second = await core.issueTicket(principal, "agent-status", "*");
+        await core.sessions.revoke(tokens.sessionId, "logout");
+        expect(await codeOf(core.consumeTicket(second.ticket, "agent-status", "*", "192.0.2.30"))).toBe("SESSION_REVOKED");
       });
 
       it("expire after their TTL", async () => {
-        const { service, principal } = await withAdmin({ TICKET_TTL_SECONDS: 1 });
-        const { ticket } = await service.issueTicket(principal, "bullboard", "*");
+        const { core, principal } = await withAdmin({ TICKET_TTL_SECONDS: 1 });
+        const { ticket } = await core.issueTicket(principal, "bullboard", "*");
         await sleep(1100);
-        expect(await codeOf(service.consumeTicket(ticket, "bullboard", "*", "192.0.2.31"))).toBe("TICKET_INVALID");
+        expect(await codeOf(core.consumeTicket(ticket, "bullboard", "*", "192.0.2.31"))).toBe("TICKET_INVALID");
       });
     });
 
     describe("failure limits", () => {
       it("limit failed logins per source with a Retry-After, leaving other sources alone", async () => {
-        const { service } = await withAdmin();
-        for (let i = 0; i < 3; i++) expect(await codeOf(service.login("admin", "wrong-password", "198.51.100.1"))).toBe("INVALID_CREDENTIALS");
-        const limited = await service.login("admin", "admin-password", "198.51.100.1").catch((e: unknown) => e as CodedError);
+        const { core } = await withAdmin();
+        for (let i = 0; i < 3; i++) expect(await codeOf(core.login("admin", "wrong-password", "198.51.100.1"))).toBe("INVALID_CREDENTIALS");
+        const limited = await core.login("admin", "admin-password", "198.51.100.1").catch((e: unknown) => e as CodedError);
         expect(limited).toMatchObject({ code: "RATE_LIMITED", status: 429 });
         expect((limited as CodedError).retryAfter).toBeGreaterThan(0);
-        expect((await service.login("admin", "admin-password", "198.51.100.2")).user.username).toBe("admin");
+        expect((await core.login("admin", "admin-password", "198.51.100.2")).user.username).toBe("admin");
       });
 
       it("hold across replicas: failures alternated between two replicas are limited after exactly the configured count", async () => {
@@ -359,71 +359,71 @@ export function describeAuthCore(backend: StorageBackend): void {
         const b = await replica();
         const replicas = [a, b];
         for (let i = 0; i < 3; i++) {
-          expect(await codeOf(replicas[i % 2]!.service.login("admin", "wrong-password", "198.51.100.20"))).toBe("INVALID_CREDENTIALS");
+          expect(await codeOf(replicas[i % 2]!.core.login("admin", "wrong-password", "198.51.100.20"))).toBe("INVALID_CREDENTIALS");
         }
         // Both replicas refuse even the right password now: the limit is 3, not 3 per replica.
-        expect(await codeOf(b.service.login("admin", "admin-password", "198.51.100.20"))).toBe("RATE_LIMITED");
-        expect(await codeOf(a.service.login("admin", "admin-password", "198.51.100.20"))).toBe("RATE_LIMITED");
+        expect(await codeOf(b.core.login("admin", "admin-password", "198.51.100.20"))).toBe("RATE_LIMITED");
+        expect(await codeOf(a.core.login("admin", "admin-password", "198.51.100.20"))).toBe("RATE_LIMITED");
 
-        const { host, apiKey } = await a.service.hosts.create({ name: "shared-limit", ssh: null });
+        const { host, apiKey } = await a.core.hosts.create({ name: "shared-limit", ssh: null });
         for (let i = 0; i < 3; i++) {
-          expect(await codeOf(replicas[i % 2]!.service.verifyAgent(host.apiId, "bad", "198.51.100.21"))).toBe("INVALID_CREDENTIALS");
+          expect(await codeOf(replicas[i % 2]!.core.verifyAgent(host.apiId, "bad", "198.51.100.21"))).toBe("INVALID_CREDENTIALS");
         }
         // The fourth failure is refused as rate-limited even if this replica's mirror had not yet seen the third.
-        expect(await codeOf(b.service.verifyAgent(host.apiId, "bad", "198.51.100.21"))).toBe("RATE_LIMITED");
-        expect(await codeOf(a.service.verifyAgent(host.apiId, apiKey, "198.51.100.21"))).toBe("RATE_LIMITED");
+        expect(await codeOf(b.core.verifyAgent(host.apiId, "bad", "198.51.100.21"))).toBe("RATE_LIMITED");
+        expect(await codeOf(a.core.verifyAgent(host.apiId, apiKey, "198.51.100.21"))).toBe("RATE_LIMITED");
       });
 
       it("count concurrent failures exactly (compare-and-set increments)", async () => {
         const a = await withAdmin({ AGENT_AUTH_MAX_FAILURES: 100 });
         const b = await replica({ AGENT_AUTH_MAX_FAILURES: 100 });
-        const { host, apiKey } = await a.service.hosts.create({ name: "concurrent", ssh: null });
+        const { host, apiKey } = await a.core.hosts.create({ name: "concurrent", ssh: null });
         const codes = await Promise.all(
-          Array.from({ length: 40 }, (_, i) => codeOf((i % 2 ? a : b).service.verifyAgent(host.apiId, "bad", "198.51.100.22"))),
+          Array.from({ length: 40 }, (_, i) => codeOf((i % 2 ? a : b).core.verifyAgent(host.apiId, "bad", "198.51.100.22"))),
         );
         expect(codes.every((c) => c === "INVALID_CREDENTIALS")).toBe(true);
         // Every one of the 40 was counted once: 60 more reach the limit of 100, and not one before.
-        for (let i = 0; i < 59; i++) expect(await codeOf(a.service.verifyAgent(host.apiId, "bad", "198.51.100.22"))).toBe("INVALID_CREDENTIALS");
-        expect((await a.service.verifyAgent(host.apiId, apiKey, "198.51.100.22")).id).toBe(host.id);
-        expect(await codeOf(b.service.verifyAgent(host.apiId, "bad", "198.51.100.22"))).toBe("INVALID_CREDENTIALS");
-        expect(await codeOf(b.service.verifyAgent(host.apiId, "bad", "198.51.100.22"))).toBe("RATE_LIMITED");
+        for (let i = 0; i < 59; i++) expect(await codeOf(a.core.verifyAgent(host.apiId, "bad", "198.51.100.22"))).toBe("INVALID_CREDENTIALS");
+        expect((await a.core.verifyAgent(host.apiId, apiKey, "198.51.100.22")).id).toBe(host.id);
+        expect(await codeOf(b.core.verifyAgent(host.apiId, "bad", "198.51.100.22"))).toBe("INVALID_CREDENTIALS");
+        expect(await codeOf(b.core.verifyAgent(host.apiId, "bad", "198.51.100.22"))).toBe("RATE_LIMITED");
       });
 
       it("count bad tickets apart from logins: a 50-way ticket race leaves sign-in open for its address", async () => {
         const a = await withAdmin();
         const b = await replica();
-        const { ticket } = await a.service.issueTicket(a.principal, "bullboard", "*");
+        const { ticket } = await a.core.issueTicket(a.principal, "bullboard", "*");
         const codes = await Promise.all(
-          Array.from({ length: 50 }, (_, i) => codeOf((i % 2 ? a : b).service.consumeTicket(ticket, "bullboard", "*", "198.51.100.30"))),
+          Array.from({ length: 50 }, (_, i) => codeOf((i % 2 ? a : b).core.consumeTicket(ticket, "bullboard", "*", "198.51.100.30"))),
         );
         expect(codes.filter((c) => c === undefined)).toHaveLength(1);
         expect(codes.filter((c) => c !== undefined).every((c) => c === "TICKET_INVALID" || c === "RATE_LIMITED")).toBe(true);
-        expect((await b.service.login("admin", "admin-password", "198.51.100.30")).user.username).toBe("admin");
+        expect((await b.core.login("admin", "admin-password", "198.51.100.30")).user.username).toBe("admin");
       });
 
       it("limit bad tickets at TICKET_MAX_FAILURES without touching logins", async () => {
-        const { service, principal } = await withAdmin({ TICKET_MAX_FAILURES: 5 });
-        for (let i = 0; i < 5; i++) expect(await codeOf(service.consumeTicket(`bogus-${i}`, "bullboard", "*", "198.51.100.31"))).toBe("TICKET_INVALID");
-        const { ticket } = await service.issueTicket(principal, "bullboard", "*");
-        const limited = await service.consumeTicket(ticket, "bullboard", "*", "198.51.100.31").catch((e: unknown) => e as CodedError);
+        const { core, principal } = await withAdmin({ TICKET_MAX_FAILURES: 5 });
+        for (let i = 0; i < 5; i++) expect(await codeOf(core.consumeTicket(`bogus-${i}`, "bullboard", "*", "198.51.100.31"))).toBe("TICKET_INVALID");
+        const { ticket } = await core.issueTicket(principal, "bullboard", "*");
+        const limited = await core.consumeTicket(ticket, "bullboard", "*", "198.51.100.31").catch((e: unknown) => e as CodedError);
         expect(limited).toMatchObject({ code: "RATE_LIMITED", status: 429 });
         expect((limited as CodedError).retryAfter).toBeGreaterThan(0);
         // A refused ticket is not burnt: the same ticket still works from elsewhere.
-        expect((await service.consumeTicket(ticket, "bullboard", "*", "198.51.100.32")).principal.username).toBe("admin");
-        expect((await service.login("admin", "admin-password", "198.51.100.31")).user.username).toBe("admin");
+        expect((await core.consumeTicket(ticket, "bullboard", "*", "198.51.100.32")).principal.username).toBe("admin");
+        expect((await core.login("admin", "admin-password", "198.51.100.31")).user.username).toBe("admin");
         // And failed logins do not count against tickets.
-        for (let i = 0; i < 3; i++) await codeOf(service.login("admin", "wrong-password", "198.51.100.33"));
-        expect(await codeOf(service.login("admin", "admin-password", "198.51.100.33"))).toBe("RATE_LIMITED");
-        const fresh = await service.issueTicket(principal, "bullboard", "*");
-        expect((await service.consumeTicket(fresh.ticket, "bullboard", "*", "198.51.100.33")).principal.username).toBe("admin");
+        for (let i = 0; i < 3; i++) await codeOf(core.login("admin", "wrong-password", "198.51.100.33"));
+        expect(await codeOf(core.login("admin", "admin-password", "198.51.100.33"))).toBe("RATE_LIMITED");
+        const fresh = await core.issueTicket(principal, "bullboard", "*");
+        expect((await core.consumeTicket(fresh.ticket, "bullboard", "*", "198.51.100.33")).principal.username).toBe("admin");
       });
 
       it("limit failed agent-key checks per source", async () => {
-        const { service } = await withAdmin();
-        const { host, apiKey } = await service.hosts.create({ name: "limited", ssh: null });
-        for (let i = 0; i < 3; i++) expect(await codeOf(service.verifyAgent(host.apiId, "bad", "198.51.100.9"))).toBe("INVALID_CREDENTIALS");
-        expect(await codeOf(service.verifyAgent(host.apiId, apiKey, "198.51.100.9"))).toBe("RATE_LIMITED");
-        expect((await service.verifyAgent(host.apiId, apiKey, "198.51.100.8")).id).toBe(host.id);
+        const { core } = await withAdmin();
+        const { host, apiKey } = await core.hosts.create({ name: "limited", ssh: null });
+        for (let i = 0; i < 3; i++) expect(await codeOf(core.verifyAgent(host.apiId, "bad", "198.51.100.9"))).toBe("INVALID_CREDENTIALS");
+        expect(await codeOf(core.verifyAgent(host.apiId, apiKey, "198.51.100.9"))).toBe("RATE_LIMITED");
+        expect((await core.verifyAgent(host.apiId, apiKey, "198.51.100.8")).id).toBe(host.id);
       });
     });
   });

@@ -1,5 +1,5 @@
 import { runService } from "@patchmon-ws/service-kit";
-import { setupBullboard } from "./bullboard-service.js";
+import { setupBullboard } from "./service.js";
 import { loadBullboardConfig } from "./config.js";
 
 runService(

@@ -1,7 +1,7 @@
 import { jetstream } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
 import type { HostRecord } from "@patchmon-ws/protocol";
-import { AuthClient, ConnectionQuota, OriginPolicy, PresenceClient, presenceBucketSource, PrincipalVerifier, type ServiceContext } from "@patchmon-ws/service-kit";
+import { ConnectionQuota, OriginPolicy, PresenceClient, presenceBucketSource, type ServiceContext } from "@patchmon-ws/service-kit";
 import { feedAuditIndex } from "./audit/audit-feed.js";
 import { AuditIndex } from "./audit/audit-index.js";
 import { AuditTrail } from "./audit/audit-trail.js";
@@ -28,10 +28,9 @@ const DRAIN_SHARE = 0.6;
  * terminal endpoint and its gateway, the two shells (direct ssh2, relay through agent-ws), the cluster-wide session
  * ledger, the audit trail and its index, recordings and their retention, the admin API. The caller listens.
  */
-export async function setupTerminalWs({ config, logger, runtime, nc, revocations }: ServiceContext<TerminalWsConfig>): Promise<void> {
+export async function setupTerminalWs({ config, logger, runtime, nc, revocations, auth, userVerifier }: ServiceContext<TerminalWsConfig>): Promise<void> {
   const metrics = new TerminalWsMetrics(runtime.registry);
   logger.info({ replicaId: config.REPLICA_ID, apiVersions: config.API_VERSIONS, recordSessions: config.RECORD_SESSIONS }, "starting terminal-ws");
-  const auth = new AuthClient(nc, config.AUTH_TIMEOUT_MS);
   const storage = await openTerminalStorage(
     nc,
     {
@@ -119,11 +118,7 @@ export async function setupTerminalWs({ config, logger, runtime, nc, revocations
   });
   runtime.setUpgradeHandler(gateway.handleUpgrade);
 
-  const verifier = new PrincipalVerifier((token, audience, source) => auth.verifyToken(token, audience, source), {
-    audience: "api",
-    ttlMs: config.AUTH_CACHE_TTL_MS,
-  });
-  revocations.forgetRevokedIn(verifier);
+  const verifier = userVerifier({ audience: "api", ttlMs: config.AUTH_CACHE_TTL_MS });
   registerHttpApi({ app: runtime.app, trust: runtime.trust, verifier, index, recordings });
 
   runtime.addReadinessCheck("audit", () => feed.ready);

@@ -1,6 +1,6 @@
 import type { KV } from "@nats-io/kv";
 import type { ConnectionMode } from "@patchmon-ws/protocol";
-import { encodeJson, isWrongLastSequence, type Logger } from "@patchmon-ws/service-kit";
+import { encodeJson, isWrongLastSequence, KvHeartbeat, type BeatingKey, type Logger } from "@patchmon-ws/service-kit";
 
 /** A live session as the whole cluster sees it (key `session.<id>`): which replica holds it, for whom, to where. */
 export interface LiveSessionRecord {
@@ -41,18 +41,21 @@ export interface LedgerHold {
 /**
  * Concurrent-session caps that hold across every replica, and the cluster's directory of live sessions, in one KV
  * bucket. A session takes one numbered slot per user and per host (`user.<id>.<n>`, `host.<id>.<n>`, n < cap) with an
- * atomic create: of two replicas racing for the last slot exactly one wins, so the caps are exact. Held entries are
- * rewritten every refreshMs; the bucket's max age removes those of a replica that died without releasing them.
+ * atomic create: of two replicas racing for the last slot exactly one wins, so the caps are exact. Held entries are a
+ * KvHeartbeat, rewritten every refreshMs by compare-and-set on the revision we wrote (refresh and release only touch
+ * what is still ours); the bucket's max age removes those of a replica that died without releasing them.
  */
 export class SessionLedger {
-  /** Per held key: its value and the revision we wrote last (refresh and release only touch what is still ours). */
-  private readonly held = new Map<string, { hold: LedgerHold; entries: Map<string, { value: Uint8Array; revision: number }> }>();
-  private timer: NodeJS.Timeout | undefined;
+  /** Per session this replica holds entries for: those entries, as its heartbeat rewrites them. */
+  private readonly held = new Map<string, BeatingKey[]>();
+  private readonly heartbeat: KvHeartbeat;
 
   constructor(
     private readonly kv: KV,
     private readonly options: SessionLedgerOptions,
-  ) {}
+  ) {
+    this.heartbeat = new KvHeartbeat(kv, { what: "session ledger entry", logger: options.logger });
+  }
 
   /** Takes a user slot, a host slot and the session's directory entry; throws SessionLimitReached when a cap is full. */
   async acquire(session: Omit<LiveSessionRecord, "replica">): Promise<LedgerHold> {
@@ -79,9 +82,8 @@ export class SessionLedger {
     } catch (err) {
       this.options.logger.warn({ sessionId: session.sessionId, err: (err as Error)?.message }, "could not record the live session");
     }
-    const hold: LedgerHold = { sessionId: session.sessionId, keys: [...entries.keys()] };
-    this.held.set(session.sessionId, { hold, entries });
-    return hold;
+    this.held.set(session.sessionId, [...entries].map(([key, { value, revision }]) => this.heartbeat.hold(key, value, revision)));
+    return { sessionId: session.sessionId, keys: [...entries.keys()] };
   }
 
   /**
@@ -89,10 +91,10 @@ export class SessionLedger {
    * replica lost (it stalled past the bucket's max age and another took the slot) belongs to that other session now.
    */
   async release(hold: LedgerHold): Promise<void> {
-    const held = this.held.get(hold.sessionId);
-    if (!held) return;
+    const beating = this.held.get(hold.sessionId);
+    if (!beating) return;
     this.held.delete(hold.sessionId);
-    await Promise.all([...held.entries].map(([key, { revision }]) => this.kv.delete(key, { previousSeq: revision }).catch(() => undefined)));
+    await Promise.all(beating.map((entry) => this.heartbeat.release(entry)));
   }
 
   /** How many sessions this replica holds slots for. */
@@ -112,34 +114,19 @@ export class SessionLedger {
   }
 
   start(): void {
-    this.timer ??= setInterval(() => void this.refresh(), this.options.refreshMs);
-    this.timer.unref();
+    this.heartbeat.start(this.options.refreshMs);
   }
 
   stop(): void {
-    clearInterval(this.timer);
-    this.timer = undefined;
+    this.heartbeat.stop();
   }
 
   /**
-   * Rewrites every held entry so the bucket's max age does not take it, as a compare-and-set on the revision we
-   * wrote: an entry that expired and was taken by another session meanwhile is left to it (and dropped here).
+   * Rewrites every held entry so the bucket's max age does not take it: an entry that expired and was taken by
+   * another session meanwhile is left to it (and no longer held here).
    */
-  async refresh(): Promise<void> {
-    for (const { entries } of [...this.held.values()]) {
-      for (const [key, entry] of entries) {
-        try {
-          entry.revision = await this.kv.update(key, entry.value, entry.revision);
-        } catch (err) {
-          if (isWrongLastSequence(err)) {
-            entries.delete(key);
-            this.options.logger.warn({ key }, "a session ledger entry expired and was taken by another session; this session no longer holds it");
-          } else {
-            this.options.logger.warn({ key, err: (err as Error)?.message }, "could not refresh a session ledger entry");
-          }
-        }
-      }
-    }
+  refresh(): Promise<void> {
+    return this.heartbeat.beat();
   }
 
   private async takeSlot(prefix: string, max: number, value: Uint8Array): Promise<{ key: string; revision: number } | undefined> {

@@ -1,8 +1,5 @@
-import { runMain } from "@patchmon-ws/service-kit";
+import { runService } from "@patchmon-ws/service-kit";
 import { loadWebConfig } from "./config.js";
-import { startWebService } from "./web-service.js";
+import { setupWeb } from "./service.js";
 
-runMain("web", async () => {
-  const { runtime } = await startWebService(loadWebConfig());
-  runtime.installSignalHandlers();
-});
+runService("web", loadWebConfig, setupWeb, () => ({ nats: false }));

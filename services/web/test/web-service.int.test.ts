@@ -38,6 +38,11 @@ describe("the web service", () => {
     }
   });
 
+  it("is ready on its UI alone: it has no NATS, and its readiness does not claim one", async () => {
+    const res = await fetch(`${web.url}/readyz`);
+    expect([res.status, await res.json()]).toEqual([200, { status: "ready", checks: { ui: true } }]);
+  });
+
   it("serves hashed assets precompressed and immutable", async () => {
     const res = await fetch(`${web.url}/assets/index-abc.js`, { headers: { "accept-encoding": "gzip" } });
     expect(res.status).toBe(200);
@@ -61,7 +66,9 @@ describe("the web service", () => {
     const res = await fetch(`${unbuilt.url}/`);
     expect(res.status).toBe(503);
     expect(((await res.json()) as { error: string }).error).toMatch(/not built/);
-    expect((await fetch(`${unbuilt.url}/readyz`)).status).toBe(503);
+    const readiness = await fetch(`${unbuilt.url}/readyz`);
+    expect(readiness.status).toBe(503);
+    expect(((await readiness.json()) as { checks: Record<string, boolean> }).checks, "no NATS among its checks").toEqual({ ui: false });
     expect((await fetch(`${unbuilt.url}/healthz`)).status).toBe(200);
   });
 });

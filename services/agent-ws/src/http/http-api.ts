@@ -2,7 +2,7 @@ import type { Express, Request, Response } from "express";
 import { BulkCommandRequest, CodedError, IDENTIFIER_PATTERN, requirePermission, SingleCommandRequest, type Principal } from "@patchmon-ws/protocol";
 import { bearerToken, type ProxyTrust } from "@patchmon-ws/service-kit";
 import { parseBody, parseOperatorCommand } from "../commands/command-request.js";
-import type { CommandService } from "../commands/command-service.js";
+import type { CommandDispatcher } from "../commands/command-dispatcher.js";
 import { hostStatus, parseHostSelection, type HostStatus } from "./host-selection.js";
 import type { PresenceView } from "../presence/presence-view.js";
 import { parseLastEventId, type StatusStreams } from "./status-streams.js";
@@ -12,7 +12,7 @@ export interface HttpApiDeps {
   app: Express;
   trust: ProxyTrust;
   access: UserAccess;
-  commands: CommandService;
+  commands: CommandDispatcher;
   view: PresenceView;
   streams: StatusStreams;
   defaultAckTimeoutMs: number;

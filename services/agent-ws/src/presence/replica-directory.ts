@@ -1,42 +1,46 @@
 import type { KV } from "@nats-io/kv";
 import { ReplicaHeartbeat } from "@patchmon-ws/protocol";
-import type { Logger } from "@patchmon-ws/service-kit";
+import { KvHeartbeat, type BeatingKey, type Logger } from "@patchmon-ws/service-kit";
 
 const encoder = new TextEncoder();
 
 /**
- * Replica liveness through a KV bucket whose TTL is the liveness timeout (nats-server 2.9 has no per-key TTL,
- * the bucket-level max age does the job): each replica rewrites its key every heartbeat interval; a key that
- * stopped being rewritten expires, and the replica is dead.
+ * Replica liveness through a KV bucket whose TTL is the liveness timeout: each replica's key is a KvHeartbeat; a key
+ * that stopped being rewritten expires, and the replica is dead.
  */
 export class ReplicaDirectory {
-  private timer: NodeJS.Timeout | undefined;
   private readonly startedAt = Date.now();
+  private readonly heartbeat: KvHeartbeat;
+  private beating: BeatingKey | undefined;
 
   constructor(
     private readonly kv: KV,
     private readonly replicaId: string,
     private readonly connections: () => number,
-    private readonly logger: Logger,
-  ) {}
+    logger: Logger,
+  ) {
+    this.heartbeat = new KvHeartbeat(kv, { what: "replica heartbeat", logger });
+  }
 
   /** Writes the first heartbeat (before accepting agents, so no peer mistakes them for orphans), then keeps beating. */
   async start(intervalMs: number): Promise<void> {
     await this.beat();
-    this.timer = setInterval(() => {
-      this.beat().catch((err: unknown) => this.logger.warn({ err: (err as Error)?.message }, "replica heartbeat failed"));
-    }, intervalMs);
-    this.timer.unref();
+    this.heartbeat.start(intervalMs);
   }
 
+  /** Writes this replica's heartbeat now; a failure is thrown. */
   async beat(): Promise<void> {
+    this.beating = await this.heartbeat.keep(this.replicaId, () => this.heartbeatValue());
+  }
+
+  private heartbeatValue(): Uint8Array {
     const heartbeat: ReplicaHeartbeat = {
       replicaId: this.replicaId,
       startedAt: this.startedAt,
       heartbeatAt: Date.now(),
       connections: this.connections(),
     };
-    await this.kv.put(this.replicaId, encoder.encode(JSON.stringify(heartbeat)));
+    return encoder.encode(JSON.stringify(heartbeat));
   }
 
   /**
@@ -57,8 +61,7 @@ export class ReplicaDirectory {
 
   /** Stops beating and removes this replica's key (a clean shutdown needs no expiry wait). */
   async stop(): Promise<void> {
-    if (this.timer) clearInterval(this.timer);
-    this.timer = undefined;
-    await this.kv.purge(this.replicaId).catch((err: unknown) => this.logger.warn({ err: (err as Error)?.message }, "could not remove replica heartbeat"));
+    this.heartbeat.stop();
+    if (this.beating) await this.heartbeat.release(this.beating);
   }
 }

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { CodedError, type ServerToAgentMessage } from "@patchmon-ws/protocol";
 import type { SendOutcome } from "../src/commands/delivery-plan.js";
-import { CommandService, type CommandPorts } from "../src/commands/command-service.js";
+import { CommandDispatcher, type CommandPorts } from "../src/commands/command-dispatcher.js";
 
 type Behaviour = SendOutcome["status"] | "throw-unavailable" | "throw-too-large" | { status: "delivered"; ackTimedOut: true };
 
@@ -37,10 +37,10 @@ function ports(behaviour: Record<string, Behaviour>, existing: string[] = Object
 const options = { ifOffline: "fail" as const, waitForAck: true, ackTimeoutMs: 1000, requestedBy: "u1" };
 const report = { type: "report_now" as const };
 
-describe("CommandService.sendOne", () => {
+describe("CommandDispatcher.sendOne", () => {
   it("200 with the outcome when the agent got it", async () => {
     const { ports: p, observed } = ports({ h: "acked" });
-    const res = await new CommandService(p).sendOne("h", report, options);
+    const res = await new CommandDispatcher(p).sendOne("h", report, options);
     expect(res.httpStatus).toBe(200);
     expect(res.body).toMatchObject({ hostId: "h", status: "acked" });
     expect(typeof (res.body as { latencyMs: number }).latencyMs).toBe("number");
@@ -49,13 +49,13 @@ describe("CommandService.sendOne", () => {
 
   it("keeps a caller's command id (idempotent retries)", async () => {
     const { ports: p } = ports({ h: "acked" });
-    const res = await new CommandService(p).sendOne("h", report, { ...options, commandId: "my-id" });
+    const res = await new CommandDispatcher(p).sendOne("h", report, { ...options, commandId: "my-id" });
     expect(res.body).toMatchObject({ commandId: "my-id" });
   });
 
   it("409 offline (with the last disconnect) when the caller did not allow queueing", async () => {
     const { ports: p, queued } = ports({ h: "offline" });
-    const res = await new CommandService(p).sendOne("h", report, options);
+    const res = await new CommandDispatcher(p).sendOne("h", report, options);
     expect(res.httpStatus).toBe(409);
     expect(res.body).toMatchObject({ code: "AGENT_OFFLINE", status: "offline", hostId: "h", lastDisconnect: { reason: "heartbeat_timeout" } });
     expect(typeof (res.body as { error: string }).error).toBe("string");
@@ -64,7 +64,7 @@ describe("CommandService.sendOne", () => {
 
   it("202 queued when offline and ifOffline is queue", async () => {
     const { ports: p, queued } = ports({ h: "offline" });
-    const res = await new CommandService(p).sendOne("h", report, { ...options, ifOffline: "queue" });
+    const res = await new CommandDispatcher(p).sendOne("h", report, { ...options, ifOffline: "queue" });
     expect(res.httpStatus).toBe(202);
     expect(res.body).toMatchObject({ status: "queued", hostId: "h", reason: "the agent is offline" });
     expect(queued).toHaveLength(1);
@@ -72,24 +72,24 @@ describe("CommandService.sendOne", () => {
 
   it("404 for a host that does not exist, queue or not", async () => {
     const { ports: p, queued } = ports({ ghost: "offline" }, []);
-    await expect(new CommandService(p).sendOne("ghost", report, { ...options, ifOffline: "queue" })).rejects.toMatchObject({ code: "HOST_NOT_FOUND" });
+    await expect(new CommandDispatcher(p).sendOne("ghost", report, { ...options, ifOffline: "queue" })).rejects.toMatchObject({ code: "HOST_NOT_FOUND" });
     expect(queued).toEqual([]);
   });
 
   it("queues, under the same command id, a delivery the agent did not ack in time (if allowed)", async () => {
     const { ports: p, queued } = ports({ h: { status: "delivered", ackTimedOut: true } });
-    const strict = await new CommandService(p).sendOne("h", report, options);
+    const strict = await new CommandDispatcher(p).sendOne("h", report, options);
     expect(strict.httpStatus).toBe(200);
     expect(strict.body).toMatchObject({ status: "delivered", ackTimedOut: true });
-    const lenient = await new CommandService(p).sendOne("h", report, { ...options, ifOffline: "queue", commandId: "same" });
+    const lenient = await new CommandDispatcher(p).sendOne("h", report, { ...options, ifOffline: "queue", commandId: "same" });
     expect(lenient.httpStatus).toBe(202);
     expect(queued[0]?.commandId).toBe("same");
   });
 
   it("queues when the holding replica cannot be reached (if allowed), else 503", async () => {
     const { ports: p, queued } = ports({ h: "throw-unavailable" });
-    await expect(new CommandService(p).sendOne("h", report, options)).rejects.toMatchObject({ code: "DEPENDENCY_UNAVAILABLE", status: 503 });
-    const res = await new CommandService(p).sendOne("h", report, { ...options, ifOffline: "queue" });
+    await expect(new CommandDispatcher(p).sendOne("h", report, options)).rejects.toMatchObject({ code: "DEPENDENCY_UNAVAILABLE", status: 503 });
+    const res = await new CommandDispatcher(p).sendOne("h", report, { ...options, ifOffline: "queue" });
     expect(res.httpStatus).toBe(202);
     expect(queued).toHaveLength(1);
   });
@@ -97,22 +97,22 @@ describe("CommandService.sendOne", () => {
   it("refuses a command over 64 KiB before trying or queueing it", async () => {
     const { ports: p, queued } = ports({ h: "offline" });
     const big = { type: "report_now" as const, padding: "x".repeat(70_000) } as ServerToAgentMessage;
-    await expect(new CommandService(p).sendOne("h", big, { ...options, ifOffline: "queue" })).rejects.toMatchObject({ code: "PAYLOAD_TOO_LARGE" });
-    await expect(new CommandService(p).sendMany({ all: true }, big, { ...options, ifOffline: "queue" })).rejects.toMatchObject({ code: "PAYLOAD_TOO_LARGE" });
+    await expect(new CommandDispatcher(p).sendOne("h", big, { ...options, ifOffline: "queue" })).rejects.toMatchObject({ code: "PAYLOAD_TOO_LARGE" });
+    await expect(new CommandDispatcher(p).sendMany({ all: true }, big, { ...options, ifOffline: "queue" })).rejects.toMatchObject({ code: "PAYLOAD_TOO_LARGE" });
     expect(queued).toEqual([]);
   });
 
   it("never queues what can never be delivered", async () => {
     const { ports: p, queued } = ports({ h: "throw-too-large" });
-    await expect(new CommandService(p).sendOne("h", report, { ...options, ifOffline: "queue" })).rejects.toMatchObject({ code: "PAYLOAD_TOO_LARGE" });
+    await expect(new CommandDispatcher(p).sendOne("h", report, { ...options, ifOffline: "queue" })).rejects.toMatchObject({ code: "PAYLOAD_TOO_LARGE" });
     expect(queued).toEqual([]);
   });
 });
 
-describe("CommandService.sendMany", () => {
+describe("CommandDispatcher.sendMany", () => {
   it("reports every host's outcome with a summary", async () => {
     const { ports: p } = ports({ a: "acked", b: "delivered", c: "offline", d: "rejected" });
-    const res = await new CommandService(p).sendMany({ all: false, ids: ["a", "b", "c", "d"] }, report, options);
+    const res = await new CommandDispatcher(p).sendMany({ all: false, ids: ["a", "b", "c", "d"] }, report, options);
     expect(res.httpStatus).toBe(200);
     const body = res.body as { total: number; summary: Record<string, number>; results: { hostId: string; status: string }[] };
     expect(body.total).toBe(4);
@@ -122,7 +122,7 @@ describe("CommandService.sendMany", () => {
 
   it("queues offline, unacknowledged and unreachable hosts when allowed; unknown hosts are not_found", async () => {
     const { ports: p, queued } = ports({ a: "acked", b: "offline", c: { status: "delivered", ackTimedOut: true }, d: "failed", ghost: "offline" }, ["a", "b", "c", "d"]);
-    const res = await new CommandService(p).sendMany({ all: false, ids: ["a", "b", "c", "d", "ghost"] }, report, { ...options, ifOffline: "queue" });
+    const res = await new CommandDispatcher(p).sendMany({ all: false, ids: ["a", "b", "c", "d", "ghost"] }, report, { ...options, ifOffline: "queue" });
     const body = res.body as { summary: Record<string, number> };
     expect(body.summary).toEqual({ acked: 1, queued: 3, not_found: 1 });
     expect(queued.map((q) => q.hostId).sort()).toEqual(["b", "c", "d"]);
@@ -130,13 +130,13 @@ describe("CommandService.sendMany", () => {
 
   it("all means every host presence knows", async () => {
     const { ports: p } = ports({ a: "acked", b: "offline" });
-    const res = await new CommandService(p).sendMany({ all: true }, report, options);
+    const res = await new CommandDispatcher(p).sendMany({ all: true }, report, options);
     expect((res.body as { total: number }).total).toBe(2);
   });
 
   it("gives each host its own command id", async () => {
     const { ports: p } = ports({ a: "acked", b: "acked" });
-    const res = await new CommandService(p).sendMany({ all: false, ids: ["a", "b"] }, report, options);
+    const res = await new CommandDispatcher(p).sendMany({ all: false, ids: ["a", "b"] }, report, options);
     const ids = (res.body as { results: { commandId: string }[] }).results.map((r) => r.commandId);
     expect(new Set(ids).size).toBe(2);
   });

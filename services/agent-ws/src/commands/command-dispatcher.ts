@@ -51,7 +51,7 @@ const LOOKUP_CONCURRENCY = 32;
  * agent did not ack in time or its replica could not be reached, if the caller allowed queueing (the same command
  * id makes redelivery safe). Nothing is dropped without the caller being told.
  */
-export class CommandService {
+export class CommandDispatcher {
   constructor(private readonly ports: CommandPorts) {}
 
   async sendOne(hostId: string, message: ServerToAgentMessage, options: CommandRequestOptions): Promise<CommandResponse> {

@@ -1,7 +1,7 @@
 import type { IncomingMessage } from "node:http";
 import type { Duplex } from "node:stream";
 import { ALL_QUEUES } from "@patchmon-ws/protocol";
-import { AuthClient, FailureLimiter, OriginPolicy, PrincipalVerifier, rejectUpgrade, requestPathname, type ServiceContext } from "@patchmon-ws/service-kit";
+import { FailureLimiter, OriginPolicy, rejectUpgrade, requestPathname, type ServiceContext } from "@patchmon-ws/service-kit";
 import { AccessGuard } from "./access-guard.js";
 import { createBoardRouter } from "./board-http.js";
 import type { BullboardConfig } from "./config.js";
@@ -22,7 +22,7 @@ import { redisUnavailable } from "./redis-errors.js";
  * the auth service, the live-event socket and its hub, revocations, readiness, metrics and the drain. The caller
  * listens.
  */
-export function setupBullboard({ config, runtime, nc, logger, revocations }: ServiceContext<BullboardConfig>): { close: () => Promise<void> } {
+export function setupBullboard({ config, runtime, nc, logger, revocations, auth, userVerifier }: ServiceContext<BullboardConfig>): { close: () => Promise<void> } {
   const redis = new RedisConnections({
     url: config.REDIS_URL,
     commandTimeoutMs: config.REDIS_COMMAND_TIMEOUT_MS,
@@ -88,12 +88,7 @@ export function setupBullboard({ config, runtime, nc, logger, revocations }: Ser
   redis.on("down", () => hub.setRedisUp(false));
   discovery.start();
 
-  const auth = new AuthClient(nc, config.AUTH_TIMEOUT_MS);
-  const verifier = new PrincipalVerifier((token, audience, source) => auth.verifyToken(token, audience, source), {
-    audience: "bullboard",
-    ttlMs: config.AUTH_CACHE_TTL_MS,
-  });
-  revocations.forgetRevokedIn(verifier);
+  const verifier = userVerifier({ audience: "bullboard", ttlMs: config.AUTH_CACHE_TTL_MS });
   const guard = new AccessGuard({
     verifier,
     exchangeTicket: (ticket, sourceAddress) =>

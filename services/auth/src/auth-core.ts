@@ -27,7 +27,7 @@ const TICKET_PERMISSION: Record<TicketPurpose, Permission | null> = {
 };
 
 /** What the core reads from the configuration. */
-export type AuthServiceConfig = Pick<
+export type AuthCoreConfig = Pick<
   AuthConfig,
   | "JWT_SECRET"
   | "JWT_PREVIOUS_SECRETS"
@@ -46,7 +46,7 @@ export type AuthServiceConfig = Pick<
 >;
 
 /** The max ages the storage must enforce for this configuration. */
-export function storageLifetimes(config: AuthServiceConfig): StorageLifetimes {
+export function storageLifetimes(config: AuthCoreConfig): StorageLifetimes {
   return {
     sessionTtlMs: config.REFRESH_TOKEN_TTL_SECONDS * 1000,
     failureWindowTtlMs:
@@ -58,7 +58,7 @@ export function storageLifetimes(config: AuthServiceConfig): StorageLifetimes {
  * The auth service's core, shared by its HTTP and NATS adapters: users, sessions, hosts, tickets and the
  * per-source failure limits (shared by replicas through the storage). No sockets here.
  */
-export class AuthService {
+export class AuthCore {
   readonly users: UserDirectory;
   readonly sessions: SessionManager;
   readonly hosts: HostRegistry;
@@ -71,7 +71,7 @@ export class AuthService {
   constructor(
     readonly store: AuthStorage,
     revocations: RevocationSink,
-    config: AuthServiceConfig,
+    config: AuthCoreConfig,
   ) {
     this.sessions = new SessionManager(store, new TokenSigner(config.JWT_SECRET, config.JWT_PREVIOUS_SECRETS), revocations, {
       accessTtlSeconds: config.ACCESS_TOKEN_TTL_SECONDS,
