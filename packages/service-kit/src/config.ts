@@ -40,6 +40,14 @@ export function loadConfig<S extends z.ZodObject>(schema: S, env: NodeJS.Process
   return result.data;
 }
 
+/**
+ * Whether every named variable parsed as an integer: the `when` of a rule across variables, so it is checked even
+ * when another variable failed (one start-up names every problem) but never on values that did not parse.
+ */
+export function parsedIntegers(config: unknown, ...names: string[]): boolean {
+  return names.every((name) => Number.isInteger((config as Record<string, unknown> | undefined)?.[name]));
+}
+
 /** A replica id unique per process: hostname-pid-random, reduced to identifier characters (it is a subject token). */
 export function defaultReplicaId(): string {
   const host = hostname().replace(/[^A-Za-z0-9_-]+/g, "-").slice(0, 60) || "replica";
