@@ -3,7 +3,7 @@ import { randomBytes } from "node:crypto";
 import { z } from "zod";
 import { IDENTIFIER_PATTERN } from "@patchmon-ws/protocol";
 
-/** The longest server ping interval any service may be configured with (DESIGN.md §3: ping ≤ 30 s). */
+/** The longest server ping interval a service may have: two silent intervals find a dead peer within a minute. */
 export const MAX_PING_INTERVAL_MS = 30_000;
 
 /** Thrown at start-up when the environment is invalid; the message names every bad variable. */
@@ -87,7 +87,7 @@ export const env = {
       .refine((v) => v.split(",").every((u) => URL.canParse(u.trim()) && protocols.includes(new URL(u.trim()).protocol)), {
         message: `must be a URL (or comma-separated URLs) with scheme ${protocols.join(" or ")}`,
       }),
-  /** A server ping interval: at most MAX_PING_INTERVAL_MS (DESIGN.md §3), so a dead peer is found within a minute. */
+  /** A server ping interval: at most MAX_PING_INTERVAL_MS, so a dead peer is found within a minute. */
   pingInterval: (fallback: number) => z.coerce.number().int().min(100).max(MAX_PING_INTERVAL_MS).default(fallback),
   /** Comma-separated API versions served (`v1,v2`); at least one. */
   apiVersions: (fallback: string) =>
