@@ -4,23 +4,22 @@
  * REDIS_URL are given), every service of services/, and the local TLS edge; then prints the URL and the admin
  * login. A replica that dies is restarted. Ctrl-C stops everything.
  *
- * Environment (all optional):
- *   STATE_DIR   state folder (data, secrets, certificate, logs)             default .state/ in the repository
- *   EDGE_PORT   https port of the edge                                       default 8443
- *   NATS_URL    use this NATS instead of starting one
- *   REDIS_URL   use this Redis instead of starting one
- *   STACK_SCALE replicas per service, e.g. "agent-ws=2,terminal-ws=2"       default 1 each
- *   EDGE_TLS_CERT / EDGE_TLS_KEY   a real certificate instead of the generated self-signed one
- *   the edge's other EDGE_* variables (EDGE_HOST, EDGE_HTTP_PORT, EDGE_TRUSTED_IPS, EDGE_STATE_DIR,
- *   EDGE_HEALTH_CHECK_INTERVAL_MS) as documented for proxy/; EDGE_STATE_DIR defaults to <STATE_DIR>/edge
+ * Its variables (local-stack-config.ts) and the edge's are documented in the README's configuration tables.
  */
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { randomBytes } from "node:crypto";
 import { join, resolve } from "node:path";
 import { loadEdgeConfig, localEdge } from "@patchmon-ws/edge";
 import { discoverServices, findBinary, parseScale, REPO_ROOT, startStack, type Stack } from "@patchmon-ws/stack";
+import { loadLocalStackConfig, type LocalStackConfig } from "./local-stack-config.js";
 
-const STATE_DIR = resolve(process.env.STATE_DIR ?? join(REPO_ROOT, ".state"));
+let config: LocalStackConfig;
+try {
+  config = loadLocalStackConfig();
+} catch (err) {
+  fail(err instanceof Error ? err.message : String(err));
+}
+const STATE_DIR = resolve(config.STATE_DIR ?? join(REPO_ROOT, ".state"));
 const LOG_DIR = join(STATE_DIR, "logs");
 
 interface Secrets {
@@ -44,8 +43,8 @@ function loadSecrets(): Secrets {
   if (existsSync(file)) return JSON.parse(readFileSync(file, "utf8")) as Secrets;
   const secrets: Secrets = {
     jwtSecret: randomBytes(32).toString("hex"),
-    adminUsername: process.env.ADMIN_USERNAME ?? "admin",
-    adminPassword: process.env.ADMIN_PASSWORD ?? randomBytes(12).toString("base64url"),
+    adminUsername: config.ADMIN_USERNAME,
+    adminPassword: config.ADMIN_PASSWORD ?? randomBytes(12).toString("base64url"),
   };
   writeFileSync(file, JSON.stringify(secrets, null, 2) + "\n", { mode: 0o600 });
   chmodSync(file, 0o600);
@@ -53,8 +52,8 @@ function loadSecrets(): Secrets {
 }
 
 /** Explains a missing daemon before anything starts, naming the package and the variable that avoids it. */
-function checkBinary(name: string, debianPackage: string, urlVariable: string): void {
-  if (process.env[urlVariable]) return;
+function checkBinary(name: string, debianPackage: string, urlVariable: "NATS_URL" | "REDIS_URL"): void {
+  if (config[urlVariable]) return;
   if (!findBinary(name)) fail(`${name} is not installed. Install it with \`sudo apt-get install -y ${debianPackage}\`, or point ${urlVariable} at a running server.`);
 }
 
@@ -70,7 +69,7 @@ async function main(): Promise<void> {
   let scale: Record<string, number>;
   let edgeConfig: ReturnType<typeof loadEdgeConfig>;
   try {
-    scale = parseScale(process.env.STACK_SCALE, services);
+    scale = parseScale(config.STACK_SCALE, services);
     // The edge's own variables, validated as the edge does; its upstreams are the replicas started here.
     edgeConfig = loadEdgeConfig({ EDGE_STATE_DIR: join(STATE_DIR, "edge"), ...process.env, EDGE_UPSTREAMS: "" });
   } catch (err) {
@@ -79,13 +78,13 @@ async function main(): Promise<void> {
   const secrets = loadSecrets();
 
   starting = startStack({
-    ...(process.env.NATS_URL ? { natsUrl: process.env.NATS_URL } : {}),
-    ...(process.env.REDIS_URL ? { redisUrl: process.env.REDIS_URL } : {}),
+    ...(config.NATS_URL ? { natsUrl: config.NATS_URL } : {}),
+    ...(config.REDIS_URL ? { redisUrl: config.REDIS_URL } : {}),
     stateDir: STATE_DIR,
     logDir: LOG_DIR,
     services,
     replicas: scale,
-    env: { LOG_LEVEL: process.env.LOG_LEVEL ?? "info" },
+    env: { LOG_LEVEL: config.LOG_LEVEL },
     admin: { username: secrets.adminUsername, password: secrets.adminPassword },
     jwtSecret: secrets.jwtSecret,
     cheapPasswordHashes: false,

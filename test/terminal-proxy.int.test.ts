@@ -75,8 +75,10 @@ describe("a terminal through the host's agent (proxy mode)", () => {
     // canonical-mode line holds 4095 characters at most.
     const paste = "0123456789abcdef".repeat(12_500);
     mark = terminal.outputLength;
-    terminal.type("stty raw -echo; head -c 200000 | wc -c; stty sane\n");
-    await new Promise((r) => setTimeout(r, 300));
+    // The paste may only start once the terminal is raw: printf's %s form prints "raw-now" only when it runs, never
+    // in the echo of the command line.
+    terminal.type("stty raw -echo; printf '%s-%s\\n' raw now; head -c 200000 | wc -c; stty sane\n");
+    await terminal.waitForOutput("raw-now", { from: mark });
     for (let i = 0; i < paste.length; i += 50_000) terminal.type(paste.slice(i, i + 50_000));
     await terminal.waitForOutput(/\b200000\b/, { from: mark, timeoutMs: 20_000 });
     const sessionId = (terminal.messages[0] as { session_id: string }).session_id;

@@ -28,20 +28,8 @@ export function parseUpstreams(text: string): Partial<Record<ServiceName, string
 }
 
 /**
- * Every variable the edge reads (proxy/src/main.ts), with its default:
- * - LOG_LEVEL (info): fatal, error, warn, info, debug, trace or silent.
- * - EDGE_HOST (127.0.0.1): interface to listen on; 0.0.0.0 to accept agents from other machines.
- * - EDGE_PORT (8443): HTTPS port.
- * - EDGE_HTTP_PORT (unset: off): plain-HTTP port that redirects to HTTPS (301 GET, 308 otherwise).
- * - EDGE_TLS_CERT / EDGE_TLS_KEY (unset): PEM certificate and key files, both or neither; unset: a self-signed
- *   certificate for localhost, 127.0.0.1 and ::1, generated once into EDGE_STATE_DIR and reused.
- * - EDGE_STATE_DIR (.state/edge): where the self-signed certificate lives.
- * - EDGE_UPSTREAMS (empty): `service=url[,url...]` separated by `;`; services: agent-ws, terminal-ws, bullboard,
- *   auth, web. A service without upstreams answers 404 on its routes.
- * - EDGE_TRUSTED_IPS (empty): comma-separated IPs/CIDRs whose X-Forwarded-* / X-Real-Ip are kept (another proxy
- *   in front of the edge); from anyone else they are replaced.
- * - EDGE_HEALTH_CHECK_INTERVAL_MS (2000): period of GET /healthz on every replica.
- * - SHUTDOWN_TIMEOUT_MS (10000): on SIGTERM, how long in-flight HTTP responses may take to finish.
+ * Every variable the edge reads (proxy/src/main.ts), with its default. Documented once, in the README's table
+ * "proxy/ (the local TLS edge; Traefik in production)"; a test keeps the two in step.
  */
 export const edgeConfigSchema = z
   .object({

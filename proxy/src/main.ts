@@ -1,16 +1,6 @@
 /**
- * Runs the local TLS edge from the environment. Variables and defaults (documented in config.ts and the README):
- *
- *   LOG_LEVEL                      info
- *   EDGE_HOST                      127.0.0.1
- *   EDGE_PORT                      8443
- *   EDGE_HTTP_PORT                 unset (no plain-HTTP redirect entrypoint)
- *   EDGE_TLS_CERT / EDGE_TLS_KEY   unset (self-signed certificate kept in EDGE_STATE_DIR)
- *   EDGE_STATE_DIR                 .state/edge
- *   EDGE_UPSTREAMS                 empty, e.g. auth=http://127.0.0.1:4001;agent-ws=http://127.0.0.1:4101,http://127.0.0.1:4102
- *   EDGE_TRUSTED_IPS               empty (client X-Forwarded-* always replaced)
- *   EDGE_HEALTH_CHECK_INTERVAL_MS  2000
- *   SHUTDOWN_TIMEOUT_MS            10000
+ * Runs the local TLS edge from the environment: the variables of edgeConfigSchema (config.ts), documented in the
+ * README's table "proxy/ (the local TLS edge; Traefik in production)".
  *
  * Exit codes: 0 after SIGTERM/SIGINT, 78 for an invalid configuration, 1 for any other start-up failure.
  */

@@ -1,10 +1,11 @@
 /**
- * WebSocket close codes used by every service, declared once here. Application codes live in
- * 4000-4999; each has a stable name and a sentence that docs/architecture.md repeats.
+ * The WebSocket close codes the services send, each with a stable name and a sentence that docs/architecture.md
+ * repeats (a test fails on a code declared here that no service sends). Application codes live in 4000-4999; 4003 is
+ * left unassigned: a peer that missed its heartbeats is terminated without a close frame, since it could not answer
+ * one, so it observes 1006 (ObservedCloseCode) and the server records the reason `heartbeat_timeout`.
  */
 export const CloseCode = {
   NORMAL: 1000,
-  GOING_AWAY: 1001,
   POLICY_VIOLATION: 1008,
   MESSAGE_TOO_BIG: 1009,
   INTERNAL_ERROR: 1011,
@@ -13,7 +14,6 @@ export const CloseCode = {
   REPLACED: 4000,
   CREDENTIALS_REVOKED: 4001,
   IDLE_TIMEOUT: 4002,
-  HEARTBEAT_TIMEOUT: 4003,
   SESSION_LIMIT: 4004,
   HOST_DELETED: 4005,
   TARGET_UNAVAILABLE: 4006,
@@ -22,11 +22,13 @@ export const CloseCode = {
 } as const;
 
 /**
- * Codes a peer can observe but that are never sent in a close frame (RFC 6455 §7.4.1): services record them as the
- * reason a connection ended.
+ * Codes no service sends but that the services see from their peers (and record as the code a connection ended
+ * with), and that clients must handle.
  */
 export const ObservedCloseCode = {
-  /** The TCP connection ended without a close frame (a crash, a cut cable, a terminate()). */
+  /** A peer going away (a browser leaving the page) closes with it. */
+  GOING_AWAY: 1001,
+  /** The TCP connection ended without a close frame (a crash, a cut cable, a terminate()): never in a frame (RFC 6455 §7.4.1). */
   ABNORMAL_CLOSURE: 1006,
 } as const;
 
@@ -35,7 +37,6 @@ export type CloseCodeValue = (typeof CloseCode)[CloseCodeName];
 
 export const CLOSE_CODE_DESCRIPTIONS: Record<CloseCodeName, string> = {
   NORMAL: "The session ended normally (the peer asked to close, or the terminal exited).",
-  GOING_AWAY: "The service is shutting down or draining; reconnect, another replica will take the connection.",
   POLICY_VIOLATION: "Authentication expired or was revoked, or the peer kept sending invalid messages.",
   MESSAGE_TOO_BIG: "A frame exceeded the endpoint's maxPayload.",
   INTERNAL_ERROR: "The service hit an unexpected error; the connection cannot continue.",
@@ -44,8 +45,7 @@ export const CLOSE_CODE_DESCRIPTIONS: Record<CloseCodeName, string> = {
   REPLACED: "A newer connection with the same identity replaced this one.",
   CREDENTIALS_REVOKED: "The credentials behind this connection (API key, user, session) were revoked or rotated.",
   IDLE_TIMEOUT: "The session was idle longer than the configured idle timeout.",
-  HEARTBEAT_TIMEOUT: "The peer missed two consecutive heartbeats and was considered dead.",
-  SESSION_LIMIT: "The user already holds the maximum number of concurrent sessions.",
+  SESSION_LIMIT: "The user, or the host, already has the maximum number of concurrent terminal sessions, counted across every replica.",
   HOST_DELETED: "The host this connection belongs to was deleted.",
   TARGET_UNAVAILABLE: "The terminal target (the host or its agent) became unreachable.",
   SESSION_EXPIRED: "The session reached its maximum duration.",
@@ -53,7 +53,8 @@ export const CLOSE_CODE_DESCRIPTIONS: Record<CloseCodeName, string> = {
 };
 
 export const OBSERVED_CLOSE_CODE_DESCRIPTIONS: Record<keyof typeof ObservedCloseCode, string> = {
-  ABNORMAL_CLOSURE: "Never sent: recorded when the connection ended without a close frame (the peer or its network died).",
+  GOING_AWAY: "Sent by no service: a peer that leaves (a browser closing its tab) closes with it; a client receiving it (from an intermediary) reconnects, as after 1012.",
+  ABNORMAL_CLOSURE: "Never sent: the connection ended without a close frame (the peer or its network died, or the server terminated a peer silent for two heartbeat intervals, recorded as `heartbeat_timeout`).",
 };
 
 /**

@@ -58,7 +58,7 @@ export const TerminalAuditEvent = z.object({
   sourceAddress: z.string(),
   /**
    * access_granted: "ticket"; access_denied: the error code (TICKET_INVALID, ORIGIN_FORBIDDEN, FORBIDDEN…);
-   * session_started: the connection mode; session_ended: the end reason (disconnected, exited, or a terminal error code).
+   * session_started: the connection mode; session_ended: the end reason (disconnected, exited, heartbeat_timeout, or a terminal error code).
    */
   reason: z.string(),
   mode: ConnectionMode.nullable().optional(),

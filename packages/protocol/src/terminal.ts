@@ -13,7 +13,7 @@
  */
 import { z } from "zod";
 import { messageUnion } from "./message-union.js";
-import { CloseCode, type CloseCodeValue } from "./close-codes.js";
+import { CloseCode, ObservedCloseCode, type CloseCodeValue } from "./close-codes.js";
 
 export const TERMINAL_PROTOCOL_VERSION = 1;
 
@@ -103,7 +103,7 @@ export const TerminalErrorCatalogue = {
   SSH_ERROR: { close: CloseCode.TARGET_UNAVAILABLE, message: "The SSH session failed." },
   RELAY_LOST: { close: CloseCode.TARGET_UNAVAILABLE, message: "The connection to the host's agent was lost." },
   RELAY_STALLED: { close: CloseCode.TARGET_UNAVAILABLE, message: "The terminal did not keep up with the host's output for too long." },
-  SESSION_LIMIT: { close: CloseCode.SESSION_LIMIT, message: "Too many terminal sessions are open; close one first." },
+  SESSION_LIMIT: { close: CloseCode.SESSION_LIMIT, message: "Too many terminal sessions are open for this user or this host." },
   IDLE_TIMEOUT: { close: CloseCode.IDLE_TIMEOUT, message: "The terminal was idle for too long." },
   SESSION_EXPIRED: { close: CloseCode.SESSION_EXPIRED, message: "The session reached its maximum duration." },
   CREDENTIALS_REVOKED: { close: CloseCode.CREDENTIALS_REVOKED, message: "Your access to this terminal was revoked." },
@@ -206,5 +206,5 @@ export function terminalCloseCode(code: TerminalErrorCode | TerminalEndReason): 
  * loss or a replica going away, never after a normal end, a refusal or a policy close.
  */
 export function terminalShouldReconnect(code: number): boolean {
-  return code === 1006 || code === CloseCode.GOING_AWAY || code === CloseCode.SERVICE_RESTART || code === CloseCode.TRY_AGAIN_LATER;
+  return code === ObservedCloseCode.ABNORMAL_CLOSURE || code === ObservedCloseCode.GOING_AWAY || code === CloseCode.SERVICE_RESTART || code === CloseCode.TRY_AGAIN_LATER;
 }

@@ -3,7 +3,7 @@ import { randomBytes } from "node:crypto";
 import { z } from "zod";
 import { IDENTIFIER_PATTERN } from "@patchmon-ws/protocol";
 
-/** The longest server ping interval any service may be configured with: a dead peer is found within a minute. */
+/** The longest server ping interval a service may have: two silent intervals find a dead peer within a minute. */
 export const MAX_PING_INTERVAL_MS = 30_000;
 
 /** Thrown at start-up when the environment is invalid; the message names every bad variable. */
@@ -38,6 +38,14 @@ export function loadConfig<S extends z.ZodObject>(schema: S, env: NodeJS.Process
     );
   }
   return result.data;
+}
+
+/**
+ * Whether every named variable parsed as an integer: the `when` of a rule across variables, so it is checked even
+ * when another variable failed (one start-up names every problem) but never on values that did not parse.
+ */
+export function parsedIntegers(config: unknown, ...names: string[]): boolean {
+  return names.every((name) => Number.isInteger((config as Record<string, unknown> | undefined)?.[name]));
 }
 
 /** A replica id unique per process: hostname-pid-random, reduced to identifier characters (it is a subject token). */

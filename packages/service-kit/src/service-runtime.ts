@@ -127,7 +127,7 @@ export class ServiceRuntime {
     this.upgradeHandler = handler;
   }
 
-  /** Called on SIGTERM before the process exits: close sockets with 1001/1012 so clients reconnect elsewhere. */
+  /** Called on SIGTERM before the process exits: close sockets with 1012 so clients reconnect elsewhere. */
   onDrain(hook: DrainHook): void {
     this.drainHooks.push(hook);
   }

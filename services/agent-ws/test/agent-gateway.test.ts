@@ -1,4 +1,4 @@
-import { afterEach, describe, expect, it, vi } from "vitest";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { CloseCode, type AgentToServerMessage, type PresenceRecord } from "@patchmon-ws/protocol";
 import type { AgentConnection } from "../src/connection/agent-connection.js";
 import { AgentGateway, PRESENCE_HELLO_WAIT_MS, type EventsPort, type PresencePort } from "../src/connection/agent-gateway.js";
@@ -70,12 +70,14 @@ function setup(over: { helloGraceMs?: number; garbageLimit?: number } = {}) {
   return { gateway, presence, events, online, metrics, accept, revocations };
 }
 
-const flush = () => new Promise((r) => setTimeout(r, 0));
-/** Past the wait for a hello before the first presence write. */
-const afterHelloWait = () => new Promise((r) => setTimeout(r, PRESENCE_HELLO_WAIT_MS + 50));
+/** One turn of the event loop: the fakes' promise chains settle (setImmediate is not faked). */
+const flush = () => new Promise((r) => setImmediate(r));
+/** The wait for a hello before the first presence write runs out (the clock is fake). */
+const afterHelloWait = () => vi.advanceTimersByTimeAsync(PRESENCE_HELLO_WAIT_MS);
 const frame = (m: object) => Buffer.from(JSON.stringify(m));
 
 describe("AgentGateway", () => {
+  beforeEach(() => vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout", "setInterval", "clearInterval", "Date"] }));
   afterEach(() => vi.useRealTimers());
 
   it("accepts: greets, records presence, announces, then promotes queued commands (routable once recorded)", async () => {
@@ -245,8 +247,14 @@ describe("AgentGateway", () => {
     gateway.frame(connection, frame({ type: "ack", id: "c2", ok: false, error: "disabled" }), false);
     expect(await refused).toMatchObject({ status: "rejected", error: "disabled" });
 
-    const silent = await gateway.deliver("h1", "c3", { type: "report_now" }, { awaitAck: true, ackTimeoutMs: 20 });
-    expect(silent).toMatchObject({ status: "delivered", ackTimedOut: true });
+    const silent = gateway.deliver("h1", "c3", { type: "report_now" }, { awaitAck: true, ackTimeoutMs: 20 });
+    let settled = false;
+    void silent.then(() => (settled = true));
+    await vi.advanceTimersByTimeAsync(19);
+    expect(socket.commands().at(-1)).toEqual({ type: "report_now", id: "c3" });
+    expect(settled).toBe(false);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(await silent).toMatchObject({ status: "delivered", ackTimedOut: true });
   });
 
   it("waits for a young connection's hello before deciding whether to await an ack", async () => {
@@ -291,6 +299,9 @@ describe("AgentGateway", () => {
     const b = accept("b");
     const draining = gateway.drain(50);
     gateway.closed(a.connection, CloseCode.SERVICE_RESTART);
+    await vi.advanceTimersByTimeAsync(40);
+    expect(b.socket.terminated).toBe(false);
+    await vi.advanceTimersByTimeAsync(20);
     await draining;
     expect(a.socket.closed?.code).toBe(CloseCode.SERVICE_RESTART);
     expect(b.socket.closed?.code).toBe(CloseCode.SERVICE_RESTART);

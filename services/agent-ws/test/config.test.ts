@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { ConfigError } from "@patchmon-ws/service-kit";
 import { defaultReplicaId } from "@patchmon-ws/service-kit";
-import { loadAgentWsConfig } from "../src/config.js";
+import { loadAgentWsConfig, MAX_OFFLINE_DETECTION_MS } from "../src/config.js";
 
 describe("agent-ws config", () => {
   it("has documented defaults", () => {
@@ -30,6 +30,24 @@ describe("agent-ws config", () => {
     }
     expect(error).toBeInstanceOf(ConfigError);
     expect(error!.variables.sort()).toEqual(["API_VERSIONS", "PING_INTERVAL_MS", "REDIS_URL", "REPLICA_ID"]);
+  });
+
+  it("refuses to start when a killed replica's agents would show online longer than REPLICA_TTL_MS + PRESENCE_SWEEP_MS allows", () => {
+    const attempt = (env: Record<string, string>) => {
+      try {
+        loadAgentWsConfig(env);
+        return undefined;
+      } catch (err) {
+        return err as ConfigError;
+      }
+    };
+    expect(attempt({ REPLICA_TTL_MS: "60000", PRESENCE_SWEEP_MS: "30000" })).toBeUndefined();
+    const tooSlow = attempt({ REPLICA_TTL_MS: "60000", PRESENCE_SWEEP_MS: "30001" });
+    expect(tooSlow).toBeInstanceOf(ConfigError);
+    expect(tooSlow!.variables).toEqual(["PRESENCE_SWEEP_MS"]);
+    expect(tooSlow!.message).toContain(`PRESENCE_SWEEP_MS: REPLICA_TTL_MS + PRESENCE_SWEEP_MS must be at most ${MAX_OFFLINE_DETECTION_MS}`);
+    // The default sweep with a longer TTL breaks the rule too, and is named with the other bad variables.
+    expect(attempt({ REPLICA_TTL_MS: "80000", PING_INTERVAL_MS: "60000" })!.variables.sort()).toEqual(["PING_INTERVAL_MS", "PRESENCE_SWEEP_MS"]);
   });
 
   it("default replica ids are unique identifiers", () => {

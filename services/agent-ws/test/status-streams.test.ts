@@ -1,6 +1,6 @@
 import { PassThrough } from "node:stream";
 import type { ServerResponse } from "node:http";
-import { afterEach, describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import type { PresenceRecord, Principal } from "@patchmon-ws/protocol";
 import { connectedRecord } from "../src/presence/presence-record.js";
 import { changesSince, RemovalLog, type ResumableState } from "../src/presence/presence-history.js";
@@ -110,10 +110,15 @@ const record = (hostId: string, connected = true): PresenceRecord => ({
   connected,
 });
 const tick = () => new Promise((r) => setImmediate(r));
+/** The streams' clocks (credential expiry, keepalive) under test control; setImmediate stays real for `tick`. */
+const fakeClock = () => vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout", "setInterval", "clearInterval", "Date"] });
 
 describe("StatusStreams", () => {
   let streams: StatusStreams | undefined;
-  afterEach(() => streams?.closeAll("test over"));
+  afterEach(() => {
+    streams?.closeAll("test over");
+    vi.useRealTimers();
+  });
 
   it("sends a snapshot of the selected hosts, then their changes only", async () => {
     const view = new FakeView();
@@ -171,21 +176,31 @@ describe("StatusStreams", () => {
   });
 
   it("ends a stream when its credential expires", async () => {
+    fakeClock();
     const view = new FakeView();
     streams = new StatusStreams(view, { keepaliveMs: 60_000, perUserLimit: 5, logger: silentLogger });
     const res = new FakeResponse();
-    streams.open(res as unknown as ServerResponse, principal({ expiresAt: Date.now() + 30 }), { all: true });
-    await new Promise((r) => setTimeout(r, 80));
+    streams.open(res as unknown as ServerResponse, principal({ expiresAt: Date.now() + 30_000 }), { all: true });
+    vi.advanceTimersByTime(29_999);
+    await tick();
+    expect(res.ended).toBe(false);
+    vi.advanceTimersByTime(1);
+    await tick();
     expect(res.ended).toBe(true);
     expect(res.events().at(-1)?.event).toBe("expired");
   });
 
   it("sends keepalive comments", async () => {
+    fakeClock();
     const view = new FakeView();
-    streams = new StatusStreams(view, { keepaliveMs: 20, perUserLimit: 5, logger: silentLogger });
+    streams = new StatusStreams(view, { keepaliveMs: 20_000, perUserLimit: 5, logger: silentLogger });
     const res = new FakeResponse();
     streams.open(res as unknown as ServerResponse, principal(), { all: true });
-    await new Promise((r) => setTimeout(r, 70));
+    vi.advanceTimersByTime(19_999);
+    await tick();
+    expect(res.text).not.toContain(": keepalive");
+    vi.advanceTimersByTime(1);
+    await tick();
     expect(res.text).toContain(": keepalive");
   });
 });

@@ -1,10 +1,8 @@
 import { z } from "zod";
-import { commonConfigShape, env, loadConfig } from "@patchmon-ws/service-kit";
+import { commonConfigShape, env, loadConfig, parsedIntegers } from "@patchmon-ws/service-kit";
 
 const MINUTE = 60_000;
 const DAY = 24 * 60 * MINUTE;
-const bothIntegers = (value: unknown, a: string, b: string) =>
-  Number.isInteger((value as Record<string, unknown> | undefined)?.[a]) && Number.isInteger((value as Record<string, unknown> | undefined)?.[b]);
 
 /**
  * Every variable terminal-ws reads, with its default. The README's configuration table mirrors this (a test keeps
@@ -66,12 +64,12 @@ export const terminalWsConfigSchema = z
   .refine((c) => c.IDLE_TIMEOUT_MS === 0 || c.IDLE_WARNING_MS < c.IDLE_TIMEOUT_MS, {
     message: "must be shorter than IDLE_TIMEOUT_MS",
     path: ["IDLE_WARNING_MS"],
-    when: (payload) => bothIntegers(payload.value, "IDLE_TIMEOUT_MS", "IDLE_WARNING_MS"),
+    when: (payload) => parsedIntegers(payload.value, "IDLE_TIMEOUT_MS", "IDLE_WARNING_MS"),
   })
   .refine((c) => c.MAX_SESSION_MS === 0 || c.MAX_SESSION_WARNING_MS < c.MAX_SESSION_MS, {
     message: "must be shorter than MAX_SESSION_MS",
     path: ["MAX_SESSION_WARNING_MS"],
-    when: (payload) => bothIntegers(payload.value, "MAX_SESSION_MS", "MAX_SESSION_WARNING_MS"),
+    when: (payload) => parsedIntegers(payload.value, "MAX_SESSION_MS", "MAX_SESSION_WARNING_MS"),
   });
 
 export type TerminalWsConfig = z.infer<typeof terminalWsConfigSchema>;

@@ -19,7 +19,7 @@ export class TerminalWsMetrics {
     });
     this.sessionsEnded = new Counter({
       name: "terminal_ws_sessions_ended_total",
-      help: "Terminal sessions ended, by outcome (disconnected, exited, or the terminal error code) and mode",
+      help: "Terminal sessions ended, by outcome (disconnected, exited, heartbeat_timeout, or the terminal error code) and mode",
       labelNames: ["outcome", "mode"],
       registers,
     });

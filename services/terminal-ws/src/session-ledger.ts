@@ -12,10 +12,14 @@ export interface LiveSessionRecord {
   startedAt: number;
 }
 
+/** What the session caps count: sessions per user and per host (MAX_SESSIONS_PER_USER, MAX_SESSIONS_PER_HOST). */
+export const SESSION_LIMIT_SCOPES = ["user", "host"] as const;
+export type SessionLimitScope = (typeof SESSION_LIMIT_SCOPES)[number];
+
 /** The caps were reached: which one, and its value. */
 export class SessionLimitReached extends Error {
   constructor(
-    readonly scope: "user" | "host",
+    readonly scope: SessionLimitScope,
     readonly max: number,
   ) {
     super(scope === "user" ? `You already have ${max} open terminal sessions (the most allowed); close one first.` : `This host already has ${max} open terminal sessions (the most allowed); try again later.`);

@@ -1,5 +1,4 @@
 import {
-  CloseCode,
   hasPermission,
   TERMINAL_PROTOCOL_VERSION,
   TerminalErrorCatalogue,
@@ -29,6 +28,18 @@ export interface TerminalClient {
   finish(last: TerminalServerMessage[], code: number, reason: string): void;
   pauseInput(): void;
   resumeInput(): void;
+}
+
+/**
+ * How a session ended: a terminal error code, a normal end, or `heartbeat_timeout` (the server terminated a browser
+ * silent for two heartbeat intervals; the browser, gone, observes 1006 if anything).
+ */
+export type SessionOutcome = TerminalErrorCode | TerminalEndReason | "heartbeat_timeout";
+
+/** The browser's socket closed before the session ended it: the code it closed with, and whether the server cut it. */
+export interface SocketGone {
+  code: number;
+  heartbeatTimeout: boolean;
 }
 
 export interface SessionLimits {
@@ -84,7 +95,7 @@ export class TerminalSession implements Revocable {
   private readonly timers = new Map<"connect" | "idle" | "idleWarning" | "max" | "maxWarning", NodeJS.Timeout>();
   private readonly pressure = new Set<"client" | "recorder">();
   private readonly now: () => number;
-  private endedOutcome: TerminalErrorCode | TerminalEndReason | undefined;
+  private endedOutcome: SessionOutcome | undefined;
   private pendingOutput: string[] = [];
   private pendingOutputChars = 0;
   private outputFlush: NodeJS.Immediate | undefined;
@@ -112,7 +123,7 @@ export class TerminalSession implements Revocable {
     return this.mode;
   }
 
-  get outcome(): TerminalErrorCode | TerminalEndReason | undefined {
+  get outcome(): SessionOutcome | undefined {
     return this.endedOutcome;
   }
 
@@ -155,9 +166,9 @@ export class TerminalSession implements Revocable {
     this.setPressure("client", pressed);
   }
 
-  /** The socket closed without a `disconnect` (tab closed, network lost). */
-  socketClosed(): void {
-    this.end("disconnected", undefined, { socketGone: true });
+  /** The socket closed without a `disconnect` (tab closed, network lost, heartbeat timeout). */
+  socketClosed(gone: SocketGone): void {
+    this.end("disconnected", undefined, { socketGone: gone });
   }
 
   /** Drain: the replica is going away. */
@@ -183,13 +194,14 @@ export class TerminalSession implements Revocable {
   }
 
   /** Ends the session (idempotent): tells the browser why, closes the socket, the shell, the recording; audits. */
-  end(outcome: TerminalErrorCode | TerminalEndReason, message?: string, options: { extra?: Record<string, string>; socketGone?: boolean } = {}): void {
+  end(outcome: TerminalErrorCode | TerminalEndReason, message?: string, options: { extra?: Record<string, string>; socketGone?: SocketGone } = {}): void {
     if (this.state === "ended") return;
     // Output the shell produced before the end goes first (an `exit`'s last line, an error's context).
     this.flushOutput();
     const wasStarted = this.startedAt !== undefined;
     this.state = "ended";
-    this.endedOutcome = outcome;
+    const recordedOutcome: SessionOutcome = options.socketGone?.heartbeatTimeout ? "heartbeat_timeout" : outcome;
+    this.endedOutcome = recordedOutcome;
     for (const timer of this.timers.values()) clearTimeout(timer);
     this.timers.clear();
     this.shell?.close();
@@ -202,7 +214,7 @@ export class TerminalSession implements Revocable {
       last.push({ type: "closed", code, reason: outcome });
       this.client.finish(last, code, text);
     }
-    void this.recorder?.finish(`closed: ${outcome}`);
+    void this.recorder?.finish(`closed: ${recordedOutcome}`);
     if (this.hold) void this.deps.ledger.release(this.hold);
     if (wasStarted) {
       const endedAt = this.now();
@@ -210,16 +222,18 @@ export class TerminalSession implements Revocable {
         kind: "session_ended",
         at: endedAt,
         ...this.auditIdentity(),
-        reason: outcome,
+        reason: recordedOutcome,
         startedAt: this.startedAt!,
         durationMs: endedAt - this.startedAt!,
         bytesIn: this.bytesIn,
         bytesOut: this.bytesOut,
-        closeCode: options.socketGone ? CloseCode.NORMAL : code,
+        // What the socket actually closed with: the browser's own code, or 1006 when it vanished or was cut.
+        closeCode: options.socketGone ? options.socketGone.code : code,
         recorded: this.recorder !== undefined,
       });
     }
-    this.deps.onLog?.(isError && outcome !== "IDLE_TIMEOUT" ? "warn" : "info", { sessionId: this.sessionId, hostId: this.host.id, user: this.principal.username, mode: this.mode, outcome, bytesIn: this.bytesIn, bytesOut: this.bytesOut }, "terminal session ended");
+    const warn = (isError && outcome !== "IDLE_TIMEOUT") || recordedOutcome === "heartbeat_timeout";
+    this.deps.onLog?.(warn ? "warn" : "info", { sessionId: this.sessionId, hostId: this.host.id, user: this.principal.username, mode: this.mode, outcome: recordedOutcome, bytesIn: this.bytesIn, bytesOut: this.bytesOut }, "terminal session ended");
     this.deps.onEnded?.(this);
   }
 

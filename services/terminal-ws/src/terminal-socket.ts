@@ -116,7 +116,7 @@ export class TerminalSocket extends LiveSocket<TerminalSocketEndReason> implemen
 
   onClosed(code: number): void {
     this.sender.stop();
-    this.session?.socketClosed();
+    this.session?.socketClosed({ code, heartbeatTimeout: this.endReason === "heartbeat_timeout" });
     this.onClosedHook(this, code);
   }
 }

@@ -1,14 +1,16 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import {
+  CLOSE_CODE_DESCRIPTIONS,
   CloseCode,
   TerminalClientMessage,
+  TerminalErrorCatalogue,
   type HostRecord,
   type Principal,
   type RevocationEvent,
   type TerminalServerMessage,
 } from "@patchmon-ws/protocol";
 import type { AuditEntry } from "../src/audit/audit-trail.js";
-import { SessionLimitReached, type LedgerHold } from "../src/session-ledger.js";
+import { SESSION_LIMIT_SCOPES, SessionLimitReached, type LedgerHold } from "../src/session-ledger.js";
 import type { ShellBackend, ShellEvents, ShellRequest } from "../src/shell-backend.js";
 import { TerminalSession, type SessionLimits, type TerminalClient, type TerminalSessionDeps } from "../src/terminal-session.js";
 
@@ -230,6 +232,14 @@ describe("a terminal session", () => {
     expect(t.shells).toHaveLength(0);
   });
 
+  it.each(SESSION_LIMIT_SCOPES)("closes with SESSION_LIMIT when the %s cap is reached, which the code's sentences name", async (scope) => {
+    const t = setup({ acquire: async () => Promise.reject(new SessionLimitReached(scope, 3)) });
+    t.send({ type: "connect", password: "pw" });
+    await vi.waitFor(() => expect(t.client.closed?.code).toBe(CloseCode.SESSION_LIMIT));
+    expect(CLOSE_CODE_DESCRIPTIONS.SESSION_LIMIT).toContain(scope);
+    expect(TerminalErrorCatalogue.SESSION_LIMIT.message).toContain(scope);
+  });
+
   it("answers 1013 when the ledger is unreachable", async () => {
     const t = setup({ acquire: async () => Promise.reject(new Error("no responders")) });
     t.send({ type: "connect", password: "pw" });
@@ -247,6 +257,22 @@ describe("a terminal session", () => {
     (await b.connect()).events!.ended();
     expect(b.client.closed).toMatchObject({ code: 1000 });
     expect(b.client.sent.at(-1)).toMatchObject({ type: "closed", reason: "exited" });
+  });
+
+  it("audits a socket that went away with the code it closed with, and a heartbeat timeout as such", async () => {
+    const left = setup();
+    const leftShell = await left.connect();
+    left.session.socketClosed({ code: 1001, heartbeatTimeout: false });
+    expect(left.client.sent.filter((m) => m.type === "closed")).toEqual([]);
+    expect(leftShell.closed).toBe(true);
+    expect(left.audit.at(-1)).toMatchObject({ kind: "session_ended", reason: "disconnected", closeCode: 1001 });
+
+    const silent = setup();
+    await silent.connect();
+    silent.session.socketClosed({ code: 1006, heartbeatTimeout: true });
+    expect(silent.session.outcome).toBe("heartbeat_timeout");
+    expect(silent.audit.at(-1)).toMatchObject({ kind: "session_ended", reason: "heartbeat_timeout", closeCode: 1006 });
+    expect(silent.released).toHaveLength(1);
   });
 
   it("is idempotent about ending: the first reason wins", async () => {
