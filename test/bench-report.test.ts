@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from "vitest";
 import { describeRuns, evaluateGoal, fromMedianRun, goalText, perFigureMedian, runsCell, type BenchResult } from "../bench/lib/report.js";
-import { medianRunIndex, runRatio } from "../bench/lib/stats.js";
+import { median, medianRunIndex, runRatio } from "../bench/lib/stats.js";
 
 describe("medianRunIndex", () => {
   it("ranks runs by the headline's ratio to its own run's baseline, not by its value", () => {
@@ -57,6 +57,15 @@ describe("fromMedianRun", () => {
 
   it("refuses an unknown headline", () => {
     expect(() => fromMedianRun(inputs, "nope")).toThrow(/no figure named nope/);
+  });
+});
+
+describe("median", () => {
+  it("ranks a run that could not be measured above every other, wherever it stands", () => {
+    expect(median([NaN, 100, 90])).toBe(100);
+    expect(median([100, NaN, 90])).toBe(100);
+    expect(median([100, NaN])).toBe(100);
+    expect(median([NaN, NaN, 1])).toBeNaN();
   });
 });
 

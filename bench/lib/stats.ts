@@ -9,8 +9,10 @@ export function percentile(sorted: readonly number[], p: number): number {
   return sorted[index]!;
 }
 
+/** The median (lower middle for an even count); a value that could not be measured (NaN) ranks above every other. */
 export function median(values: readonly number[]): number {
-  return percentile([...values].sort((a, b) => a - b), 50);
+  const rank = (v: number) => (Number.isNaN(v) ? Infinity : v);
+  return percentile([...values].sort((a, b) => rank(a) - rank(b) || Number(Number.isNaN(a)) - Number(Number.isNaN(b))), 50);
 }
 
 /** One run's measurement of a figure: its value and, when it has one, its baseline's in the same run. */
