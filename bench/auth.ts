@@ -1,12 +1,13 @@
 /**
  * Auth benchmark: agent-key verifications over NATS (the check every agent upgrade makes) with 64 requests in
  * flight, against a bare NATS request/reply to an echo responder measured in the same run. Both responders are
- * separate processes; the client is this process. Medians over RUNS runs of DURATION_MS each.
+ * separate processes; the client is this process. RUNS runs of DURATION_MS each, every figure from the median run
+ * by the throughput ratio.
  */
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { AuthSubjects } from "@patchmon-ws/protocol";
 import { ManagedProcess, REPO_ROOT, startAuth, startNatsServer } from "@patchmon-ws/stack";
-import { figure, knob, machine, median, percentile, printAndSave, type Figure } from "./lib/report.js";
+import { fromMedianRun, knob, machine, percentile, printAndSave } from "./lib/report.js";
 import { benchFile, NODE_ARGS, SERVICE_MODE } from "./lib/runtime.js";
 
 const RUNS = knob("BENCH_RUNS", 5);
@@ -59,41 +60,25 @@ try {
     bare.push(await load(nc, "bench.echo", echoPayload, () => undefined));
     verify.push(await load(nc, AuthSubjects.verifyAgent, verifyPayload, mustBeOk));
   }
-  const m = (samples: Sample[], key: keyof Sample) => median(samples.map((s) => s[key]));
+  const runsOf = (key: keyof Sample) => verify.map((v, i) => ({ value: v[key], baseline: bare[i]![key] }));
   const bareName = "bare NATS request/reply";
-  const figures: Figure[] = [
-    figure({
-      name: `agent-key verifications/s (${IN_FLIGHT} in flight)`,
-      value: m(verify, "perSecond"),
-      unit: "req/s",
-      baseline: m(bare, "perSecond"),
-      baselineName: bareName,
-      goals: [{ kind: "min", value: 10_000 }],
-    }),
-    figure({
-      name: "verification latency p50",
-      value: m(verify, "p50"),
-      unit: "ms",
-      baseline: m(bare, "p50"),
-      baselineName: bareName,
-      goals: [{ kind: "ratioMax", value: 1.5 }],
-    }),
-    figure({
-      name: "verification latency p99",
-      value: m(verify, "p99"),
-      unit: "ms",
-      baseline: m(bare, "p99"),
-      baselineName: bareName,
-      goals: [{ kind: "ratioMax", value: 1.5 }],
-    }),
-  ];
+  const throughputName = `agent-key verifications/s (${IN_FLIGHT} in flight)`;
+  const { figures, medianRun } = fromMedianRun(
+    [
+      { name: throughputName, unit: "req/s", baselineName: bareName, runs: runsOf("perSecond"), goals: [{ kind: "min", value: 10_000 }] },
+      { name: "verification latency p50", unit: "ms", baselineName: bareName, runs: runsOf("p50"), goals: [{ kind: "ratioMax", value: 1.5 }] },
+      { name: "verification latency p99", unit: "ms", baselineName: bareName, runs: runsOf("p99"), goals: [{ kind: "ratioMax", value: 1.5 }] },
+    ],
+    throughputName,
+  );
   printAndSave({
     bench: "auth",
     date: new Date().toISOString(),
     machine: machine(),
-    method: `${RUNS} runs × ${DURATION_MS} ms, ${IN_FLIGHT} requests in flight from one nats.js client; auth and the echo responder are separate processes on one nats-server; medians of per-run figures`,
+    method: `${RUNS} runs × ${DURATION_MS} ms, ${IN_FLIGHT} requests in flight from one nats.js client; auth and the echo responder are separate processes on one nats-server; each run the bare side first, then auth; figures from the median run by throughput ratio`,
     runs: RUNS,
     figures,
+    medianRun,
   });
 } finally {
   await nc.close();

@@ -10,8 +10,8 @@
  *     message on /bullboard/events (goal p99 < 50 ms). Baseline: a bare BullMQ QueueEvents in this process
  *     receiving the same `completed` event.
  *
- * Repeats the whole measurement BENCH_RUNS times (default 3), prints each run's table, and saves the medians to
- * bench/results/bullboard.json. Sizes: BENCH_RUNS (3), BENCH_QUEUES (10), BENCH_JOBS (10000 per queue),
+ * Repeats the whole measurement BENCH_RUNS times (default 3), prints each run's table, and saves the median run (by
+ * the overview's p95 ratio) with every run's figures to bench/results/bullboard.json. Sizes: BENCH_RUNS (3), BENCH_QUEUES (10), BENCH_JOBS (10000 per queue),
  * BENCH_HTTP_SAMPLES (300), BENCH_EVENT_SAMPLES (500).
  * Run: node --conditions=source --import tsx bench/bullboard.ts
  */
@@ -22,7 +22,7 @@ import { Queue, QueueEvents, Worker, type JobType } from "bullmq";
 import WebSocket from "ws";
 import { startAuth, startNatsServer, startRedisServer, startService } from "@patchmon-ws/stack";
 import { SERVICE_MODE } from "./lib/runtime.js";
-import { figure, knob, machine, median, printAndSave, type BenchResult, type Figure } from "./lib/report.js";
+import { fromMedianRun, knob, machine, printAndSave, type BenchResult } from "./lib/report.js";
 
 const RUNS = knob("BENCH_RUNS", 3);
 
@@ -288,52 +288,51 @@ function table(result: BullboardBenchResult): string {
   ].join("\n");
 }
 
-/** The common results format (bench/lib/report.ts): medians over runs of each run's percentiles. */
+/** The common results format (bench/lib/report.ts): every figure from the median run by the overview's p95 ratio. */
 function summarise(runs: BullboardBenchResult[]): BenchResult {
-  const m = (pick: (r: BullboardBenchResult) => number) => median(runs.map(pick));
-  const overviewP95 = m((r) => r.queuesApi.overview.p95);
+  const each = (value: (r: BullboardBenchResult) => number, baseline: (r: BullboardBenchResult) => number) => runs.map((r) => ({ value: value(r), baseline: baseline(r) }));
   const listed = runs[0]?.queuesApi.listed ?? QUEUE_COUNT;
-  const socketP99 = m((r) => r.events.socket.p99);
-  const figures: Figure[] = [
-    figure({
-      name: `GET /bullboard/api/queues p95 (${QUEUE_COUNT} queues × ${JOBS_PER_QUEUE} jobs, overview)`,
-      value: overviewP95,
-      unit: "ms",
-      baseline: m((r) => r.queuesApi.baselineOverview.p95),
-      baselineName: `bare BullMQ, Bull Board's per-queue calls × ${listed} queues`,
-      goals: [{ kind: "max", value: 100, strict: true }],
-    }),
-    figure({
-      name: `GET /bullboard/api/queues p95 (queue page: ${JOBS_PAGE} jobs of one queue)`,
-      value: m((r) => r.queuesApi.queuePage.p95),
-      unit: "ms",
-      baseline: m((r) => r.queuesApi.baselineQueuePage.p95),
-      baselineName: `bare BullMQ, the same per-queue calls + getJobs/toJSON of one page`,
-      goals: [{ kind: "max", value: 100, strict: true }],
-    }),
-    figure({
-      name: "job completed → /bullboard/events message p50",
-      value: m((r) => r.events.socket.p50),
-      unit: "ms",
-      baseline: m((r) => r.events.baselineQueueEvents.p50),
-      baselineName: "bare BullMQ QueueEvents",
-    }),
-    figure({
-      name: "job completed → /bullboard/events message p99",
-      value: socketP99,
-      unit: "ms",
-      baseline: m((r) => r.events.baselineQueueEvents.p99),
-      baselineName: "bare BullMQ QueueEvents",
-      goals: [{ kind: "max", value: 50, strict: true }],
-    }),
-  ];
+  const overviewName = `GET /bullboard/api/queues p95 (${QUEUE_COUNT} queues × ${JOBS_PER_QUEUE} jobs, overview)`;
+  const { figures, medianRun } = fromMedianRun(
+    [
+      {
+        name: overviewName,
+        unit: "ms",
+        runs: each((r) => r.queuesApi.overview.p95, (r) => r.queuesApi.baselineOverview.p95),
+        baselineName: `bare BullMQ, Bull Board's per-queue calls × ${listed} queues`,
+        goals: [{ kind: "max", value: 100, strict: true }],
+      },
+      {
+        name: `GET /bullboard/api/queues p95 (queue page: ${JOBS_PAGE} jobs of one queue)`,
+        unit: "ms",
+        runs: each((r) => r.queuesApi.queuePage.p95, (r) => r.queuesApi.baselineQueuePage.p95),
+        baselineName: `bare BullMQ, the same per-queue calls + getJobs/toJSON of one page`,
+        goals: [{ kind: "max", value: 100, strict: true }],
+      },
+      {
+        name: "job completed → /bullboard/events message p50",
+        unit: "ms",
+        runs: each((r) => r.events.socket.p50, (r) => r.events.baselineQueueEvents.p50),
+        baselineName: "bare BullMQ QueueEvents",
+      },
+      {
+        name: "job completed → /bullboard/events message p99",
+        unit: "ms",
+        runs: each((r) => r.events.socket.p99, (r) => r.events.baselineQueueEvents.p99),
+        baselineName: "bare BullMQ QueueEvents",
+        goals: [{ kind: "max", value: 50, strict: true }],
+      },
+    ],
+    overviewName,
+  );
   return {
     bench: "bullboard",
     date: new Date().toISOString(),
     machine: machine(),
-    method: `${runs.length} runs; each seeds ${QUEUE_COUNT} queues × ${JOBS_PER_QUEUE} jobs, then ${HTTP_SAMPLES} sequential HTTP requests through auth-verified cookies (after ${HTTP_WARMUP} warm-up) per page, each page against its own in-process bare-BullMQ baseline making the calls Bull Board's handler makes for it (per listed queue: getJobCounts, isPaused, getGlobalConcurrency, getRateLimitTtl, getJobSchedulersCount, getWorkers; queue page: plus getJobs of ${JOBS_PAGE} jobs over every status, toJSON), and ${EVENT_SAMPLES} job completions timed to the socket message; medians of per-run percentiles`,
+    method: `${runs.length} runs; each seeds ${QUEUE_COUNT} queues × ${JOBS_PER_QUEUE} jobs, then ${HTTP_SAMPLES} sequential HTTP requests through auth-verified cookies (after ${HTTP_WARMUP} warm-up) per page, each page against its own in-process bare-BullMQ baseline making the calls Bull Board's handler makes for it (per listed queue: getJobCounts, isPaused, getGlobalConcurrency, getRateLimitTtl, getJobSchedulersCount, getWorkers; queue page: plus getJobs of ${JOBS_PAGE} jobs over every status, toJSON), and ${EVENT_SAMPLES} job completions timed to the socket message; figures from the median run by the overview's p95 ratio`,
     runs: runs.length,
     figures,
+    medianRun,
   };
 }
 

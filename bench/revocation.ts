@@ -14,24 +14,30 @@
  *
  * A trial whose socket closes with another code, or not within CLOSE_TIMEOUT_MS, or whose HTTP call fails, is
  * counted as failed (and listed in the result's details); latencies are those of the trials that passed.
- * Baseline, measured in the same run and interleaved with the real trials: a bare NATS publish from this process
- * to a separate process whose subscriber callback closes a bare `ws` socket held by that same process (the
- * irreducible cost of "an event arrives, the socket closes"), timed the same way, from just before the publish to
- * the close event here.
+ * Baseline, measured in the same run and interleaved with the real trials, doing the same work minus what our
+ * services add to it: the same HTTP call from this process to a bare revoker process (node:http, no authentication
+ * or validation) that reads a session record from a NATS KV bucket, writes it back revoked with compare-and-set (as
+ * auth's logout does its session record), publishes the revocation event and answers; a bare server process whose
+ * NATS subscriber closes the bare `ws` socket the event names. Timed the same way, from just before the HTTP call
+ * to the close event here. The ratio isolates what auth adds to the revoking request (its HTTP framework,
+ * authenticating the caller, validation, the records beyond one read and one write: for a user disable the user
+ * and all its sessions, for rotation and deletion the host's) and what bullboard and agent-ws add to acting on the
+ * event (finding the sockets it names, closing them; for the status stream, its final event).
  *
  * Users and hosts are created (and the users logged in) ahead of time; sockets are opened a batch at a time
  * (BENCH_BATCH per kind, so at most 2 × BENCH_BATCH are open at once), then the batch's trials run one after another.
  * Five unrecorded warm-up trials per kind come first.
  * Sizes: BENCH_TRIALS (200 per kind), BENCH_BATCH (50). Writes bench/results/revocation.json.
  *
- * One file, two roles: the orchestrator (no argument) and `--role=bare-server`.
+ * One file, three roles: the orchestrator (no argument), `--role=bare-revoker` and `--role=bare-server`.
  */
 import { fork } from "node:child_process";
 import { createServer, request as httpRequest } from "node:http";
 import type { AddressInfo } from "node:net";
 import { fileURLToPath } from "node:url";
 import WebSocket, { WebSocketServer } from "ws";
-import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { connect } from "@nats-io/transport-node";
+import { Kvm } from "@nats-io/kv";
 import { CloseCode } from "@patchmon-ws/protocol";
 import { figure, knob, machine, percentile, printAndSave, type Figure, type Goal } from "./lib/report.js";
 import { NODE_ARGS, SERVICE_MODE } from "./lib/runtime.js";
@@ -44,8 +50,45 @@ const WARMUP = 5;
 const CLOSE_TIMEOUT_MS = 5000;
 const GOAL_P99_MS = 1000;
 const BARE_SUBJECT = "bench.revoked";
+const BARE_BUCKET = "bench_revocation_sessions";
 const SELF = fileURLToPath(import.meta.url);
 const role = process.argv.find((a) => a.startsWith("--role="))?.slice(7);
+
+/* ------------------------------------------------------------- role: bare revoker ------------------------------------------------------------- */
+
+/**
+ * The baseline's stand-in for auth: `PUT /sessions/<id>` stores a session record (set-up, untimed);
+ * `POST /sessions/<id>/revoke` reads it, writes it back revoked with compare-and-set, publishes the revocation event
+ * and answers 204 — what auth's logout does, without authenticating anyone or checking anything.
+ */
+async function bareRevoker(): Promise<void> {
+  const nc = await connect({ servers: process.env.NATS_URL! });
+  const kv = await new Kvm(nc).create(BARE_BUCKET, { history: 1 });
+  const server = createServer(async (req, res) => {
+    const match = /^\/sessions\/([\w-]+)(\/revoke)?$/.exec(req.url ?? "");
+    try {
+      if (!match) return void res.writeHead(404).end();
+      const id = match[1]!;
+      if (req.method === "PUT" && !match[2]) {
+        const now = Date.now();
+        await kv.put(id, JSON.stringify({ id, userId: `u-${id}`, familyId: `f-${id}`, createdAt: now, expiresAt: now + 86_400_000, revokedAt: null, revokeReason: null }));
+        return void res.writeHead(204).end();
+      }
+      if (req.method === "POST" && match[2]) {
+        const entry = await kv.get(id);
+        if (!entry || entry.operation !== "PUT") return void res.writeHead(404).end();
+        await kv.update(id, JSON.stringify({ ...entry.json<Record<string, unknown>>(), revokedAt: Date.now(), revokeReason: "logout" }), entry.revision);
+        nc.publish(`${BARE_SUBJECT}.${id}`, JSON.stringify({ kind: "session", id, reason: "logout", at: Date.now() }));
+        return void res.writeHead(204).end();
+      }
+      res.writeHead(405).end();
+    } catch (err) {
+      res.writeHead(500).end(String(err));
+    }
+  });
+  server.listen(0, "127.0.0.1", () => process.send!({ port: (server.address() as AddressInfo).port }));
+  process.on("disconnect", () => void nc.close().finally(() => process.exit(0)));
+}
 
 /* ------------------------------------------------------------- role: bare server ------------------------------------------------------------- */
 
@@ -165,7 +208,7 @@ const SOCKET_NAMES: Record<SocketKind, string> = {
   bare: "bare ws socket",
 };
 const KIND_NAMES: Record<Kind, string> = {
-  baseline: "bare NATS publish",
+  baseline: "bare revoke",
   logout: "logout",
   disable: "user disable",
   rotation: "API key rotation",
@@ -199,30 +242,34 @@ async function orchestrate(): Promise<void> {
     const agentWs = stack.service("agent-ws");
     const board = stack.service("bullboard");
 
-    const bare = fork(SELF, ["--role=bare-server"], {
-      execArgv: [...NODE_ARGS],
-      env: { ...process.env, NATS_URL: nats.url },
-      stdio: ["ignore", "inherit", "inherit", "ipc"],
-    });
-    stops.push(
-      () =>
-        new Promise<void>((resolve) => {
-          if (bare.exitCode !== null) return resolve();
-          bare.once("exit", () => resolve());
-          bare.disconnect();
-        }),
-    );
-    const barePort = await new Promise<number>((resolve, reject) => {
-      bare.once("message", (m: { port: number }) => resolve(m.port));
-      bare.once("exit", (code) => reject(new Error(`bare server exited (${code})`)));
-    });
-    const nc: NatsConnection = await connect({ servers: nats.url });
-    stops.push(() => nc.close());
+    /** Forks one of the baseline's roles (NATS_URL set) and resolves with the port it listens on. */
+    const forkRole = async (name: "bare-server" | "bare-revoker") => {
+      const child = fork(SELF, [`--role=${name}`], {
+        execArgv: [...NODE_ARGS],
+        env: { ...process.env, NATS_URL: nats.url },
+        stdio: ["ignore", "inherit", "inherit", "ipc"],
+      });
+      stops.push(
+        () =>
+          new Promise<void>((resolve) => {
+            if (child.exitCode !== null) return resolve();
+            child.once("exit", () => resolve());
+            child.disconnect();
+          }),
+      );
+      return new Promise<number>((resolve, reject) => {
+        child.once("message", (m: { port: number }) => resolve(m.port));
+        child.once("exit", (code) => reject(new Error(`${name} exited (${code})`)));
+      });
+    };
+    const barePort = await forkRole("bare-server");
+    const bareRevokerUrl = `http://127.0.0.1:${await forkRole("bare-revoker")}`;
 
     const adminToken = await auth.adminToken();
     const authUrl = auth.service.url;
-    const call = async (method: string, path: string, token: string, body?: unknown, expect = [200, 204]) => {
-      const res = await fetch(authUrl + path, {
+    /** The revoking HTTP call, the same for auth and for the baseline's bare revoker. */
+    const call = async (base: string, method: string, path: string, token: string, body?: unknown, expect = [200, 204]) => {
+      const res = await fetch(base + path, {
         method,
         headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { "content-type": "application/json" }) },
         ...(body === undefined ? {} : { body: JSON.stringify(body) }),
@@ -279,26 +326,27 @@ async function orchestrate(): Promise<void> {
     const prepare: Record<Kind, (i: number) => Promise<Target>> = {
       baseline: async (i) => {
         const id = `t${i}`;
+        await call(bareRevokerUrl, "PUT", `/sessions/${id}`, adminToken);
         return {
-          revoke: async () => nc.publish(`${BARE_SUBJECT}.${id}`, JSON.stringify({ kind: "session", id, reason: "logout", at: Date.now() })),
+          revoke: () => call(bareRevokerUrl, "POST", `/sessions/${id}/revoke`, adminToken),
           sockets: [{ kind: "bare", watched: await openWs(`ws://127.0.0.1:${barePort}/?id=${id}`, {}), expected: String(CloseCode.CREDENTIALS_REVOKED) }],
         };
       },
       logout: async (i) => {
         const user = logoutUsers[i]!;
-        return { revoke: () => call("POST", "/api/v1/auth/logout", user.accessToken), sockets: await userSockets(user) };
+        return { revoke: () => call(authUrl, "POST", "/api/v1/auth/logout", user.accessToken), sockets: await userSockets(user) };
       },
       disable: async (i) => {
         const user = disableUsers[i]!;
-        return { revoke: () => call("PATCH", `/api/v1/users/${user.id}`, adminToken, { disabled: true }), sockets: await userSockets(user) };
+        return { revoke: () => call(authUrl, "PATCH", `/api/v1/users/${user.id}`, adminToken, { disabled: true }), sockets: await userSockets(user) };
       },
       rotation: async (i) => {
         const host = rotationHosts[i]!;
-        return { revoke: () => call("POST", `/api/v1/hosts/${host.id}/rotate-key`, adminToken), sockets: await agentSocket(host, CloseCode.CREDENTIALS_REVOKED) };
+        return { revoke: () => call(authUrl, "POST", `/api/v1/hosts/${host.id}/rotate-key`, adminToken), sockets: await agentSocket(host, CloseCode.CREDENTIALS_REVOKED) };
       },
       deletion: async (i) => {
         const host = deletionHosts[i]!;
-        return { revoke: () => call("DELETE", `/api/v1/hosts/${host.id}`, adminToken), sockets: await agentSocket(host, CloseCode.HOST_DELETED) };
+        return { revoke: () => call(authUrl, "DELETE", `/api/v1/hosts/${host.id}`, adminToken), sockets: await agentSocket(host, CloseCode.HOST_DELETED) };
       },
     };
 
@@ -363,7 +411,7 @@ async function orchestrate(): Promise<void> {
     const base = sorted(outcome("baseline", "bare").latencies);
     const baseP50 = percentile(base, 50);
     const baseP99 = percentile(base, 99);
-    const baselineName = "bare NATS publish → ws close";
+    const baselineName = "bare HTTP → KV read + CAS write → NATS publish → ws close";
     const figures: Figure[] = [];
     const pairs: [Kind, SocketKind][] = [
       ["logout", "bullboard"],
@@ -404,8 +452,10 @@ async function orchestrate(): Promise<void> {
         `(logout with the user's token, PATCH disabled:true, rotate-key, DELETE host) to the close event of the live socket in the benchmark process: ` +
         `the bullboard event socket (expected 4001) and the agent-ws SSE status stream (expected a final "revoked" event) of that user's session, ` +
         `or the host's raw ws agent socket (4001 on rotation, 4005 on deletion); another code or no close within ${CLOSE_TIMEOUT_MS} ms fails the trial ` +
-        `(counted, excluded from the percentiles); baseline = bare NATS publish from the benchmark process to a separate process whose subscriber closes the ` +
-        `bare ws socket it holds, timed the same way; percentiles over all passed trials of the run`,
+        `(counted, excluded from the percentiles); baseline = the same HTTP call to a bare revoker process (node:http, no authentication or checks) that reads a session record from NATS KV, ` +
+        `writes it back revoked with compare-and-set and publishes the event, which a separate process's subscriber turns into closing the bare ws socket it holds, timed the same way; ` +
+        `the ratio isolates what auth adds to the revoking request (HTTP framework, authenticating the caller, validation, records beyond one read and one write) ` +
+        `and what bullboard and agent-ws add to acting on the event (finding and closing the sockets it names); percentiles over all passed trials of the run`,
       runs: 1,
       figures,
       details,
@@ -424,4 +474,5 @@ async function orchestrate(): Promise<void> {
 }
 
 if (role === "bare-server") await bareServer();
+else if (role === "bare-revoker") await bareRevoker();
 else await orchestrate();

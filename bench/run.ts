@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { spawnSync } from "node:child_process";
 import { REPO_ROOT } from "@patchmon-ws/stack";
 import { benchFile, NODE_ARGS } from "./lib/runtime.js";
-import { RESULTS_DIR, describeRevision, describeSettings, fmt, ratio, verdict, type BenchResult } from "./lib/report.js";
+import { RESULTS_DIR, describeRevision, describeRuns, describeSettings, fmt, ratio, runsCell, verdict, type BenchResult } from "./lib/report.js";
 
 const ALL = ["auth", "agent-ws", "presence-kv", "bullboard", "revocation", "terminal", "web"];
 const renderOnly = process.argv.includes("--render");
@@ -42,12 +42,14 @@ for (const r of results) {
   lines.push("", `### ${r.bench}`, "", `${r.date.slice(0, 10)} · ${describeRevision(r)} · ${r.machine}`, "");
   if (r.reduced) lines.push(`**Reduced run** (not the documented size): ${describeSettings(r)}.`, "");
   lines.push(`Method: ${r.method}.`, "");
-  lines.push("| figure | value | baseline (same run) | ratio | goal | met |", "|---|---|---|---|---|---|");
+  const runs = describeRuns(r);
+  if (runs) lines.push(`${runs[0]!.toUpperCase()}${runs.slice(1)}.`, "");
+  lines.push("| figure | value | baseline (same run) | ratio | per run | goal | met |", "|---|---|---|---|---|---|---|");
   for (const f of r.figures) {
     const baseline = f.baseline === undefined ? "" : `${f.baselineName ?? ""}: ${fmt(f.baseline)} ${f.unit}`;
     // The met cell is filled only for a figure with a goal (verdict() ignores a stray "met" without one).
     const { goal, met } = verdict(f);
-    lines.push(`| ${f.name} | ${fmt(f.value)} ${f.unit} | ${baseline} | ${ratio(f)} | ${goal} | ${met} |`);
+    lines.push(`| ${f.name} | ${fmt(f.value)} ${f.unit} | ${baseline} | ${ratio(f)} | ${runsCell(f, r.medianRun)} | ${goal} | ${met} |`);
   }
 }
 lines.push("", "<!-- figures:end -->");

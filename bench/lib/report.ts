@@ -8,30 +8,28 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { REPO_ROOT } from "@patchmon-ws/stack";
 import { COMPILED } from "./runtime.js";
+import { median, medianRunIndex, runRatio, type RunMeasurement } from "./stats.js";
+
+export { median, medianRunIndex, percentile, runRatio, type RunMeasurement } from "./stats.js";
 
 export const RESULTS_DIR = join(REPO_ROOT, "bench", "results");
 const REPO_DIR = REPO_ROOT;
 
-export function percentile(sorted: readonly number[], p: number): number {
-  if (sorted.length === 0) return NaN;
-  const index = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
-  return sorted[index]!;
-}
-
-export function median(values: readonly number[]): number {
-  return percentile([...values].sort((a, b) => a - b), 50);
-}
-
 /* ------------------------------------------------------------------ goals ------------------------------------------------------------------ */
 
 /**
- * A goal a figure is held to. `max` / `min` bound the value itself (in the figure's unit); `ratioMax` bounds the
- * value divided by the baseline measured in the same run. `strict` makes the bound exclusive (`<` instead of `<=`).
+ * A goal a figure is held to. `max` / `min` bound the value itself (in the figure's unit); `ratioMax` / `ratioMin`
+ * bound the value divided by the baseline measured in the same run. `strict` makes the bound exclusive (`<`
+ * instead of `<=`).
  */
 export type Goal =
   | { kind: "max"; value: number; strict?: boolean; note?: string }
   | { kind: "min"; value: number; strict?: boolean; note?: string }
-  | { kind: "ratioMax"; value: number; strict?: boolean; note?: string };
+  | { kind: "ratioMax"; value: number; strict?: boolean; note?: string }
+  | { kind: "ratioMin"; value: number; strict?: boolean; note?: string };
+
+const isRatioGoal = (goal: Goal) => goal.kind === "ratioMax" || goal.kind === "ratioMin";
+const isLowerBound = (goal: Goal) => goal.kind === "min" || goal.kind === "ratioMin";
 
 export interface GoalResult {
   goal: Goal;
@@ -50,6 +48,13 @@ export interface Figure {
   baselineName?: string;
   /** Every goal this figure is held to, each evaluated. Absent or empty: the figure has no goal and no verdict. */
   goals?: GoalResult[];
+  /** Benchmarks that repeat runs: every run's value (and baseline), in run order. */
+  runs?: RunMeasurement[];
+  /**
+   * How value and baseline were taken from `runs`: "median run" = both from the one run the benchmark reports
+   * (BenchResult.medianRun); "per-figure median" = each the median over the runs, so a row may mix runs.
+   */
+  summary?: "median run" | "per-figure median";
   /** Older results files only: the goal in words and its verdict. */
   goal?: string;
   met?: boolean;
@@ -62,11 +67,13 @@ export interface FigureInput {
   baseline?: number;
   baselineName?: string;
   goals?: Goal[];
+  runs?: RunMeasurement[];
+  summary?: Figure["summary"];
 }
 
 export function goalText(goal: Goal, unit: string, baselineName?: string): string {
-  const op = goal.kind === "min" ? (goal.strict ? ">" : ">=") : goal.strict ? "<" : "<=";
-  const bound = goal.kind === "ratioMax" ? `${goal.value}× ${baselineName ?? "baseline"}` : `${fmt(goal.value)} ${unit}`;
+  const op = isLowerBound(goal) ? (goal.strict ? ">" : ">=") : goal.strict ? "<" : "<=";
+  const bound = isRatioGoal(goal) ? `${goal.value}× ${baselineName ?? "baseline"}` : `${fmt(goal.value)} ${unit}`;
   return `${op} ${bound}${goal.note ? ` ${goal.note}` : ""}`;
 }
 
@@ -74,11 +81,11 @@ export function goalText(goal: Goal, unit: string, baselineName?: string): strin
 export function evaluateGoal(goal: Goal, value: number, baseline: number | undefined): boolean {
   if (!Number.isFinite(value)) return false;
   let subject = value;
-  if (goal.kind === "ratioMax") {
+  if (isRatioGoal(goal)) {
     if (baseline === undefined || !Number.isFinite(baseline) || baseline <= 0) return false;
     subject = value / baseline;
   }
-  if (goal.kind === "min") return goal.strict ? subject > goal.value : subject >= goal.value;
+  if (isLowerBound(goal)) return goal.strict ? subject > goal.value : subject >= goal.value;
   return goal.strict ? subject < goal.value : subject <= goal.value;
 }
 
@@ -94,6 +101,73 @@ export function figure(input: FigureInput): Figure {
     }));
   }
   return out;
+}
+
+/** A figure of a benchmark that repeats runs: its name, unit, goals and every run's measurement. */
+export interface RunsFigureInput extends Omit<FigureInput, "value" | "baseline" | "runs" | "summary"> {
+  runs: RunMeasurement[];
+}
+
+/** Which run a benchmark's figures come from, and the figure that chose it. */
+export interface MedianRun {
+  /** 0-based. */
+  index: number;
+  of: number;
+  by: string;
+}
+
+/**
+ * The figures of a benchmark that repeats runs, all from one run: the median run by the headline figure (its
+ * ratio to its baseline, else its value), so every row's value and baseline, and the table as a whole, come from
+ * the same run. Every run's figures stay in `runs`.
+ */
+export function fromMedianRun(inputs: readonly RunsFigureInput[], headline: string): { figures: Figure[]; medianRun: MedianRun } {
+  const chosen = inputs.find((input) => input.name === headline);
+  if (!chosen) throw new Error(`no figure named ${headline}`);
+  const index = medianRunIndex(chosen.runs);
+  const figures = inputs.map((input) => {
+    const run = input.runs[index];
+    if (!run) throw new Error(`${input.name}: no run ${index + 1} (${input.runs.length} runs)`);
+    return figure({ ...input, value: run.value, ...(run.baseline === undefined ? {} : { baseline: run.baseline }), summary: "median run" });
+  });
+  return { figures, medianRun: { index, of: chosen.runs.length, by: headline } };
+}
+
+/** A figure whose value (and baseline) is the median of each over the runs: labelled so, as its row may mix runs. */
+export function perFigureMedian(input: RunsFigureInput): Figure {
+  const baselines = input.runs.map((run) => run.baseline).filter((b): b is number => b !== undefined);
+  return figure({
+    ...input,
+    value: median(input.runs.map((run) => run.value)),
+    ...(baselines.length === input.runs.length ? { baseline: median(baselines) } : {}),
+    summary: "per-figure median",
+  });
+}
+
+/**
+ * The per-run cell: every run's ratio to its baseline (or its value, without one) in run order, the reported run's
+ * marked (bold in Markdown), and the median of the per-run ratios; a per-figure median says so.
+ */
+export function runsCell(f: Figure, medianRun?: MedianRun, mark = (text: string) => `**${text}**`): string {
+  if (!f.runs || f.runs.length === 0) return "";
+  const withRatio = f.runs.every((run) => run.baseline !== undefined);
+  const shown = f.runs.map((run) => (withRatio ? runRatio(run) : run.value));
+  const text = (v: number) => (withRatio ? (Number.isFinite(v) ? `${v.toFixed(2)}×` : "n/a") : fmt(v));
+  const cells = shown.map((v, i) => (f.summary === "median run" && medianRun?.index === i ? mark(text(v)) : text(v)));
+  const label = f.summary === "per-figure median" ? "per-figure median; " : "";
+  return `${label}${cells.join(" · ")} (median ${text(median(shown.filter(Number.isFinite)))})`;
+}
+
+/** How a result's figures were taken from its runs, in words (empty for a single run). */
+export function describeRuns(result: BenchResult): string {
+  const m = result.medianRun;
+  if (m) {
+    const headline = result.figures.find((f) => f.name === m.by);
+    const rankedBy = headline?.runs?.every((run) => run.baseline !== undefined) ? "its ratio to the baseline" : "its value";
+    return `figures from run ${m.index + 1} of ${m.of}, the median run by "${m.by}" (${rankedBy}); per run: each run's ratio to its own baseline (its value where there is none), in run order, the reported run marked`;
+  }
+  if (result.figures.some((f) => f.summary === "per-figure median")) return "rows marked per-figure median take each figure's median over the runs separately; per run: in run order";
+  return "";
 }
 
 /** The goal cell and the met cell of a figure: both empty when it has no goal, whatever an old file says. */
@@ -178,6 +252,8 @@ export interface BenchResult {
   reduced?: boolean;
   /** "compiled" (tsc output under plain node, as production runs) or "source" (tsx, BENCH_SOURCE=1). */
   runtime?: "compiled" | "source";
+  /** When the figures come from one of several runs: which, and the headline figure that chose it. */
+  medianRun?: MedianRun;
   /** Anything else a benchmark wants on record (e.g. the failed trials of the revocation benchmark). */
   details?: Record<string, unknown>;
 }
@@ -202,11 +278,14 @@ export function printAndSave(input: Omit<BenchResult, "revision" | "settings" | 
   writeFileSync(join(RESULTS_DIR, `${result.bench}.json`), JSON.stringify(result, null, 2) + "\n");
   process.stdout.write(`\n${result.bench} — ${result.machine}\n  ${describeRevision(result)}\n`);
   if (reduced) process.stdout.write(`  reduced run: ${describeSettings(result)}\n`);
+  const runs = describeRuns(result);
+  if (runs) process.stdout.write(`  ${runs}\n`);
   for (const f of result.figures) {
     const base = f.baseline === undefined ? "" : `   baseline ${f.baselineName ?? ""} ${fmt(f.baseline)} ${f.unit} → ${ratio(f)}`;
     const v = verdict(f);
     const goal = v.goal ? `   goal ${v.goal} ${v.met === "yes" ? "✓" : "✗"}` : "";
-    process.stdout.write(`  ${f.name}: ${fmt(f.value)} ${f.unit}${base}${goal}\n`);
+    const perRun = runsCell(f, result.medianRun, (text) => `[${text}]`);
+    process.stdout.write(`  ${f.name}: ${fmt(f.value)} ${f.unit}${base}${goal}${perRun ? `\n      per run: ${perRun}` : ""}\n`);
   }
   return result;
 }
