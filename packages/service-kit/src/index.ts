@@ -3,6 +3,7 @@ export * from "./logger.js";
 export * from "./proxy-trust.js";
 export * from "./rejections.js";
 export * from "./failure-limiter.js";
+export * from "./limited-sources.js";
 export * from "./nats.js";
 export * from "./origin.js";
 export * from "./service-runtime.js";
