@@ -22,8 +22,11 @@ let base: string;
 let agentCommands: QueueFixture;
 let failedJobId: string;
 
+/** Auth's ticket limit, low so a test reaches it; the dashboard keeps no limit of its own. */
+const TICKET_MAX_FAILURES = 5;
+
 beforeAll(async () => {
-  stack = await startBullboardStack();
+  stack = await startBullboardStack({ authEnv: { TICKET_MAX_FAILURES: String(TICKET_MAX_FAILURES) } });
   base = `${stack.board.url}/bullboard`;
   agentCommands = new QueueFixture("agent-commands", stack.redis.url);
   agentCommands.startWorker();
@@ -247,15 +250,36 @@ describe("bullboard revocation and limits", () => {
     expect(Date.now() - started).toBeLessThan(3000);
   });
 
-  it("answers 429 with Retry-After after repeated failures from one address", async () => {
-    const strict = await stack.startBoard({ AUTH_MAX_FAILURES: "3" });
-    for (let i = 0; i < 3; i++) {
-      expect((await getJson(`${strict.url}/bullboard/api/queues`, { headers: { cookie: `pmws_bullboard=bad${i}` } })).status).toBe(401);
-    }
-    const limited = await getJson(`${strict.url}/bullboard/api/queues`, { headers: { cookie: "pmws_bullboard=bad" } });
-    expect(limited).toMatchObject({ status: 429, body: { code: "RATE_LIMITED" } });
+  it("answers 429 with auth's Retry-After once auth's ticket limit is reached, then refuses that address on every path", async () => {
+    // An address of its own (loopback is a trusted proxy), so the limit bites no other test.
+    const from = { "x-forwarded-for": "198.51.100.29" };
+    const unknownTicket = () => getJson(`${base}?ticket=${randomBytes(32).toString("base64url")}`, { headers: from });
+    for (let i = 0; i < TICKET_MAX_FAILURES; i++) expect((await unknownTicket()).status).toBe(401);
+    const limited = await unknownTicket();
+    expect(limited).toMatchObject({ status: 429, body: { error: expect.any(String), code: "RATE_LIMITED" } });
     expect(Number(limited.headers.get("retry-after"))).toBeGreaterThan(0);
-    await strict.stop();
+    expectSecurityHeaders(limited.headers);
+
+    // Remembered by the board: a real ticket and a real cookie from that address are refused without asking auth,
+    // so the ticket stays unspent and signs in from another address.
+    const ticket = await stack.auth.client.ticket(await stack.auth.adminToken(), "bullboard");
+    const refused = await getJson(`${base}?ticket=${ticket}`, { headers: from, redirect: "manual" });
+    expect(refused).toMatchObject({ status: 429, body: { error: expect.any(String), code: "RATE_LIMITED" } });
+    expect(Number(refused.headers.get("retry-after"))).toBeGreaterThan(0);
+    const admin = await boardSession(stack.board, stack.auth, await stack.auth.adminToken());
+    const page = await getJson(`${base}/api/queues`, withCookie(admin, { headers: from }));
+    expect(page).toMatchObject({ status: 429, body: { code: "RATE_LIMITED" } });
+    expect((await fetch(`${base}?ticket=${ticket}`, { redirect: "manual" })).status).toBe(303);
+  });
+
+  it("counts no failed cookie verifications: tokens are signed by auth and cannot be guessed", async () => {
+    const from = { "x-forwarded-for": "198.51.100.30" };
+    for (let i = 0; i <= TICKET_MAX_FAILURES * 2; i++) {
+      const res = await getJson(`${base}/api/queues`, { headers: { ...from, cookie: `pmws_bullboard=bad${i}` } });
+      expect(res).toMatchObject({ status: 401, body: { code: "TOKEN_INVALID" } });
+    }
+    const admin = await boardSession(stack.board, stack.auth, await stack.auth.adminToken());
+    expect((await getJson(`${base}/api/queues`, withCookie(admin, { headers: from }))).status).toBe(200);
   });
 
   it("answers 404 JSON next to the board and for unknown paths", async () => {

@@ -25,8 +25,11 @@ let agentCommands: QueueFixture;
 const clients: EventClient[] = [];
 const fixtures: QueueFixture[] = [];
 
+/** Auth's ticket limit, low so a test reaches it; the dashboard keeps no limit of its own. */
+const TICKET_MAX_FAILURES = 3;
+
 beforeAll(async () => {
-  stack = await startBullboardStack();
+  stack = await startBullboardStack({ authEnv: { TICKET_MAX_FAILURES: String(TICKET_MAX_FAILURES) } });
   admin = await boardSession(stack.board, stack.auth, await stack.auth.adminToken());
   agentCommands = new QueueFixture("agent-commands", stack.redis.url);
   fixtures.push(agentCommands);
@@ -76,6 +79,19 @@ describe("live-event socket handshake", () => {
     const [header, payload] = admin.token.split(".");
     const forged = await rejection({ origin, cookie: `pmws_bullboard=${header}.${payload}.${randomBytes(32).toString("base64url")}` });
     expect(forged).toMatchObject({ status: 401 });
+  });
+
+  it("refuses with 429 and auth's Retry-After an address auth answered RATE_LIMITED, even with a valid cookie", async () => {
+    // An address of its own (loopback is a trusted proxy), so the limit bites no other test.
+    const from = { "x-forwarded-for": "198.51.100.31" };
+    const unknownTicket = () => getJson(`${stack.board.url}/bullboard?ticket=${randomBytes(32).toString("base64url")}`, { headers: from });
+    for (let i = 0; i < TICKET_MAX_FAILURES; i++) expect((await unknownTicket()).status).toBe(401);
+    expect((await unknownTicket()).status).toBe(429);
+    const refused = await rejection({ ...from, cookie: admin.cookie, origin: sameOrigin(stack.board) });
+    expect(refused.status).toBe(429);
+    expect(refused.json).toEqual({ error: expect.any(String), code: "RATE_LIMITED" });
+    expect(Number(refused.headers["retry-after"])).toBeGreaterThan(0);
+    (await open(admin)).close();
   });
 
   it("answers 404 JSON for other upgrade paths", async () => {

@@ -1,8 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { CodedError, type HostRecord } from "@patchmon-ws/protocol";
-import type { AuthClient } from "@patchmon-ws/service-kit";
+import { LimitedSources, type AuthClient } from "@patchmon-ws/service-kit";
 import { AgentAuthenticator } from "../src/connection/agent-authenticator.js";
-import { LimitedSources } from "../src/connection/limited-sources.js";
 import { counterValue, testMetrics } from "./fakes.js";
 
 const credentials = { apiId: "patchmon_abc", apiKey: "key" };
@@ -72,24 +71,5 @@ describe("AgentAuthenticator", () => {
     expect([busy.code, busy.status, busy.retryAfter]).toEqual(["OVERLOADED", 503, 1]);
     release();
     expect(await first).toBe(host);
-  });
-});
-
-describe("LimitedSources", () => {
-  it("forgets a verdict once it ends, and stays bounded by dropping ended then oldest verdicts", () => {
-    let now = 0;
-    const sources = new LimitedSources(2, () => now);
-    sources.limit("a", 5);
-    expect(sources.retryAfterSeconds("a")).toBe(5);
-    now = 4_500;
-    expect(sources.retryAfterSeconds("a")).toBe(1);
-    now = 5_000;
-    expect(sources.retryAfterSeconds("a")).toBeUndefined();
-    sources.limit("b", 60);
-    sources.limit("c", 60);
-    sources.limit("d", 60);
-    expect(sources.size).toBe(2);
-    expect(sources.retryAfterSeconds("b")).toBeUndefined();
-    expect(sources.retryAfterSeconds("d")).toBe(60);
   });
 });

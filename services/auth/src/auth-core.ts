@@ -6,7 +6,6 @@ import {
   type TicketPurpose,
   type TokenAudience,
 } from "@patchmon-ws/protocol";
-import type { LimitDecision } from "@patchmon-ws/service-kit";
 import type { AuthConfig } from "./config.js";
 import { HostRegistry } from "./hosts.js";
 import { PasswordHasher } from "./passwords.js";
@@ -14,7 +13,7 @@ import type { StoredUser } from "./records.js";
 import type { RevocationSink } from "./revocations.js";
 import { SessionManager, type SessionTokens } from "./sessions.js";
 import type { AuthStorage, StorageLifetimes } from "./auth-storage.js";
-import { SharedFailureLimiter } from "./shared-failure-limiter.js";
+import { SharedFailureLimiter, type LimitDecision } from "./shared-failure-limiter.js";
 import { TicketOffice } from "./tickets.js";
 import { TokenSigner } from "./token-signer.js";
 import { UserDirectory } from "./users.js";

@@ -1,4 +1,3 @@
-import type { LimitDecision } from "@patchmon-ws/service-kit";
 import type { RecordCollection } from "./record-collection.js";
 import type { StoredFailureWindow } from "./records.js";
 import { sha256 } from "./secrets.js";
@@ -8,6 +7,9 @@ export interface FailureLimits {
   maxFailures: number;
   windowMs: number;
 }
+
+/** Whether a source is limited now, and for how long. */
+export type LimitDecision = { limited: false } | { limited: true; retryAfterSeconds: number };
 
 export type RecordedFailure = LimitDecision & {
   /** The limit had already been reached before this failure: the attempt should have been refused (answer 429). */

@@ -1,5 +1,5 @@
 import { CodedError, type Principal } from "@patchmon-ws/protocol";
-import type { FailureLimiter, PrincipalVerifier, TicketGrant as AuthTicketGrant } from "@patchmon-ws/service-kit";
+import { LimitedSources, type PrincipalVerifier, type TicketGrant as AuthTicketGrant } from "@patchmon-ws/service-kit";
 import { boardModeFor, isSafeMethod, type BoardMode } from "./board-mode.js";
 import { cookieMaxAge, csrfTokenMatches, readCookies } from "./cookies.js";
 
@@ -39,26 +39,36 @@ export interface AccessGuardOptions {
   verifier: PrincipalVerifier;
   /** Consumes a bullboard ticket and gets a dashboard token for it. */
   exchangeTicket: (ticket: string, sourceAddress: string) => Promise<AuthTicketGrant>;
-  failures: FailureLimiter;
+  /** Sources auth answered RATE_LIMITED, remembered until its Retry-After. Default: a new, empty one. */
+  limited?: LimitedSources;
   cookieTtlSeconds: number;
   onOutcome?: (outcome: AuthOutcome) => void;
   now?: () => number;
 }
 
-/** Tickets are opaque, URL-safe and short; anything else cannot be one and is not worth a round trip. */
+/**
+ * Tickets are opaque, URL-safe and short; anything else cannot be one and is not worth a round trip (nor a count:
+ * it cannot be guessed right).
+ */
 const TICKET_SHAPE = /^[A-Za-z0-9_-]{8,256}$/;
 
 /**
  * Every access decision of the dashboard, with no sockets involved: cookie → principal (via auth, cached ≤1 s),
  * principal → board mode, and the write rules (same-origin or allow-listed Origin, CSRF token bound to the session,
  * full mode). Throws CodedErrors whose status is the answer: 401 no/invalid cookie, 403 role/Origin/CSRF/read-only,
- * 429 too many failures from one address, 503 auth unavailable.
+ * 429 auth's limit, 503 auth unavailable.
+ *
+ * The failure limit is auth's alone (bad tickets per source, `TICKET_MAX_FAILURES`, one count across every replica):
+ * a source auth answered RATE_LIMITED is refused here, on every path, with the Retry-After auth gave and without
+ * asking auth again until then. Bad cookies are not counted: dashboard tokens are signed by auth and cannot be guessed.
  */
 export class AccessGuard {
   private readonly now: () => number;
+  private readonly limited: LimitedSources;
 
   constructor(private readonly options: AccessGuardOptions) {
     this.now = options.now ?? Date.now;
+    this.limited = options.limited ?? new LimitedSources();
   }
 
   /** The session behind a Cookie header, for any request (HTTP or upgrade). */
@@ -92,7 +102,6 @@ export class AccessGuard {
   async exchangeTicket(ticket: string, sourceAddress: string): Promise<TicketGrant> {
     this.throwIfLimited(sourceAddress);
     if (!TICKET_SHAPE.test(ticket)) {
-      this.options.failures.recordFailure(sourceAddress);
       this.options.onOutcome?.("invalid");
       throw new CodedError("TICKET_INVALID");
     }
@@ -119,21 +128,21 @@ export class AccessGuard {
       return await call();
     } catch (err) {
       const error = err instanceof CodedError ? err : new CodedError("INTERNAL", undefined, { cause: err });
-      if (error.status === 401) {
-        this.options.failures.recordFailure(sourceAddress);
-        this.options.onOutcome?.("invalid");
-      } else if (error.status === 403) this.options.onOutcome?.("forbidden");
-      else if (error.status === 429) this.options.onOutcome?.("rate_limited");
-      else if (error.status === 503) this.options.onOutcome?.("unavailable");
+      if (error.status === 401) this.options.onOutcome?.("invalid");
+      else if (error.status === 403) this.options.onOutcome?.("forbidden");
+      else if (error.status === 429) {
+        if (error.code === "RATE_LIMITED") this.limited.limit(sourceAddress, error.retryAfter ?? 1);
+        this.options.onOutcome?.("rate_limited");
+      } else if (error.status === 503) this.options.onOutcome?.("unavailable");
       throw error;
     }
   }
 
   private throwIfLimited(sourceAddress: string): void {
-    const decision = this.options.failures.check(sourceAddress);
-    if (decision.limited) {
+    const retryAfter = this.limited.retryAfterSeconds(sourceAddress);
+    if (retryAfter !== undefined) {
       this.options.onOutcome?.("rate_limited");
-      throw new CodedError("RATE_LIMITED", undefined, { retryAfter: decision.retryAfterSeconds });
+      throw new CodedError("RATE_LIMITED", "Too many failed sign-ins from this address; try again later.", { retryAfter });
     }
   }
 }

@@ -26,9 +26,6 @@ export const bullboardConfigSchema = z.object({
   AUTH_CACHE_TTL_MS: z.coerce.number().int().min(0).max(1000).default(1000),
   /** Timeout of a NATS request to the auth service. */
   AUTH_TIMEOUT_MS: env.positiveInt(2000),
-  /** Failed authentications per client address and window before answering 429. */
-  AUTH_MAX_FAILURES: env.positiveInt(30),
-  AUTH_FAILURE_WINDOW_SECONDS: env.positiveInt(60),
   /** A Redis command without a reply after this long fails (the API answers 503). */
   REDIS_COMMAND_TIMEOUT_MS: env.positiveInt(5000),
   /** Longest pause between Redis reconnection attempts. */

@@ -1,7 +1,7 @@
 import type { IncomingMessage } from "node:http";
 import type { Duplex } from "node:stream";
 import { ALL_QUEUES } from "@patchmon-ws/protocol";
-import { FailureLimiter, OriginPolicy, rejectUpgrade, requestPathname, type ServiceContext } from "@patchmon-ws/service-kit";
+import { OriginPolicy, rejectUpgrade, requestPathname, type ServiceContext } from "@patchmon-ws/service-kit";
 import { AccessGuard } from "./access-guard.js";
 import { createBoardRouter } from "./board-http.js";
 import type { BullboardConfig } from "./config.js";
@@ -93,7 +93,6 @@ export function setupBullboard({ config, runtime, nc, logger, revocations, auth,
     verifier,
     exchangeTicket: (ticket, sourceAddress) =>
       auth.consumeTicket({ ticket, purpose: "bullboard", target: "*", sourceAddress, issueToken: { audience: "bullboard" } }),
-    failures: new FailureLimiter({ maxFailures: config.AUTH_MAX_FAILURES, windowMs: config.AUTH_FAILURE_WINDOW_SECONDS * 1000 }),
     cookieTtlSeconds: config.COOKIE_TTL_SECONDS,
     onOutcome: metrics.authOutcome,
   });

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { CodedError, type Principal } from "@patchmon-ws/protocol";
-import { FailureLimiter, PrincipalVerifier, type TicketGrant } from "@patchmon-ws/service-kit";
+import { LimitedSources, PrincipalVerifier, type TicketGrant } from "@patchmon-ws/service-kit";
 import { AccessGuard, type AuthOutcome } from "../src/access-guard.js";
 import { CSRF_COOKIE, SESSION_COOKIE, csrfTokenFor } from "../src/cookies.js";
 import { principal } from "./fixtures.js";
@@ -11,7 +11,7 @@ const users: Record<string, Principal> = {
   "nobody-token": principal({ userId: "nobody", permissions: ["can_manage_hosts"] }),
 };
 
-function guard(options: { maxFailures?: number; exchange?: (ticket: string) => Promise<TicketGrant> } = {}) {
+function guard(options: { limited?: LimitedSources; exchange?: (ticket: string) => Promise<TicketGrant> } = {}) {
   const outcomes: AuthOutcome[] = [];
   const verifier = new PrincipalVerifier(
     async (token, audience) => {
@@ -26,7 +26,7 @@ function guard(options: { maxFailures?: number; exchange?: (ticket: string) => P
   const instance = new AccessGuard({
     verifier,
     exchangeTicket: options.exchange ?? (async () => ({ principal: users["admin-token"]!, token: "admin-token", tokenExpiresAt: Date.now() + 600_000 })),
-    failures: new FailureLimiter({ maxFailures: options.maxFailures ?? 100, windowMs: 60_000 }),
+    ...(options.limited ? { limited: options.limited } : {}),
     cookieTtlSeconds: 900,
     onOutcome: (o) => outcomes.push(o),
   });
@@ -83,12 +83,42 @@ describe("AccessGuard", () => {
     await expect(g.authorizeHttp(write("viewer-token"))).rejects.toMatchObject({ status: 403, message: expect.stringContaining("Read-only") });
   });
 
-  it("limits an address after repeated failures with 429 and Retry-After", async () => {
-    const { guard: g } = guard({ maxFailures: 3 });
-    for (let i = 0; i < 3; i++) await expect(g.authenticate(`${SESSION_COOKIE}=bad${i}`, "6.6.6.6")).rejects.toMatchObject({ status: 401 });
-    await expect(g.authenticate(cookie("admin-token"), "6.6.6.6")).rejects.toMatchObject({ status: 429, code: "RATE_LIMITED" });
-    await expect(g.exchangeTicket("a-valid-looking-ticket", "6.6.6.6")).rejects.toMatchObject({ status: 429 });
+  it("passes auth's RATE_LIMITED on, then refuses that address everywhere with 429 and Retry-After until it ends", async () => {
+    let now = 1_000_000;
+    const calls: string[] = [];
+    const { guard: g, outcomes } = guard({
+      limited: new LimitedSources(100, () => now),
+      exchange: async (ticket) => {
+        calls.push(ticket);
+        throw new CodedError("RATE_LIMITED", undefined, { retryAfter: 30 });
+      },
+    });
+    await expect(g.exchangeTicket("a-valid-looking-ticket", "6.6.6.6")).rejects.toMatchObject({ status: 429, code: "RATE_LIMITED", retryAfter: 30 });
+    now += 10_000;
+    await expect(g.exchangeTicket("another-valid-looking-ticket", "6.6.6.6")).rejects.toMatchObject({ status: 429, retryAfter: 20 });
+    await expect(g.exchangeTicket("short", "6.6.6.6")).rejects.toMatchObject({ status: 429, retryAfter: 20 });
+    await expect(g.authenticate(cookie("admin-token"), "6.6.6.6")).rejects.toMatchObject({ status: 429, code: "RATE_LIMITED", retryAfter: 20 });
+    expect(calls).toEqual(["a-valid-looking-ticket"]);
     await expect(g.authenticate(cookie("admin-token"), "7.7.7.7")).resolves.toMatchObject({ mode: "full" });
+    now += 20_000;
+    await expect(g.authenticate(cookie("admin-token"), "6.6.6.6")).resolves.toMatchObject({ mode: "full" });
+    expect(outcomes).toEqual(["rate_limited", "rate_limited", "rate_limited", "rate_limited", "ok", "ok"]);
+  });
+
+  it("keeps no count of its own: bad cookies and bad tickets stay 401, an auth outage is not remembered", async () => {
+    let answer: () => never = () => {
+      throw new CodedError("TICKET_INVALID");
+    };
+    const { guard: g } = guard({ exchange: async () => answer() });
+    for (let i = 0; i < 50; i++) {
+      await expect(g.authenticate(`${SESSION_COOKIE}=bad${i}`, "6.6.6.6")).rejects.toMatchObject({ status: 401 });
+      await expect(g.exchangeTicket(`unknown-ticket-${i}`, "6.6.6.6")).rejects.toMatchObject({ status: 401, code: "TICKET_INVALID" });
+    }
+    answer = () => {
+      throw new CodedError("DEPENDENCY_UNAVAILABLE", undefined, { retryAfter: 2 });
+    };
+    await expect(g.exchangeTicket("a-valid-looking-ticket", "6.6.6.6")).rejects.toMatchObject({ status: 503, retryAfter: 2 });
+    await expect(g.authenticate(cookie("admin-token"), "6.6.6.6")).resolves.toMatchObject({ mode: "full" });
   });
 
   it("exchanges a ticket for a session with the token's lifetime as cookie age", async () => {

@@ -1,7 +1,6 @@
 import { CodedError, type HostRecord } from "@patchmon-ws/protocol";
-import { toCodedError, type AuthClient } from "@patchmon-ws/service-kit";
+import { LimitedSources, toCodedError, type AuthClient } from "@patchmon-ws/service-kit";
 import type { AgentCredentials } from "./agent-credentials.js";
-import { LimitedSources } from "./limited-sources.js";
 import type { AgentWsMetrics } from "../metrics.js";
 
 export interface AgentAuthenticatorOptions {

@@ -1,7 +1,8 @@
 /**
- * Source addresses auth refused as RATE_LIMITED, each until the Retry-After auth gave. The failure limit itself is
- * auth's, counted per source across every replica of every service (`AGENT_AUTH_MAX_FAILURES`); remembering its
- * verdict only lets this replica refuse the rest of a guessing flood without a NATS round trip per attempt.
+ * Source addresses auth refused as RATE_LIMITED, each until the Retry-After auth gave. The failure limits themselves
+ * are auth's, counted per source across every auth replica (agent keys: `AGENT_AUTH_MAX_FAILURES`, tickets:
+ * `TICKET_MAX_FAILURES`); a service remembering auth's verdict only refuses the rest of a guessing flood without a
+ * NATS round trip per attempt, and keeps no count or setting of its own.
  */
 export class LimitedSources {
   /** source → epoch ms its refusal ends. Map order is insertion order, so the first key is the oldest. */
