@@ -22,6 +22,8 @@ export const AuthSubjects = {
   verifySession: "auth.v1.verify.session",
   /** Verify an agent's X-API-ID / X-API-KEY. */
   verifyAgent: "auth.v1.verify.agent",
+  /** Verify several agents at once (VerifyAgentsRequest): one message for upgrades that arrive together. */
+  verifyAgents: "auth.v1.verify.agents",
   /** Fetch a host's public record (name, SSH target, pinned host key). */
   getHost: "auth.v1.hosts.get",
   /** Pin a host's SSH host key if none is pinned yet (trust on first use). */
