@@ -70,7 +70,8 @@ function setup(over: { helloGraceMs?: number; garbageLimit?: number } = {}) {
   return { gateway, presence, events, online, metrics, accept, revocations };
 }
 
-const flush = () => new Promise((r) => setTimeout(r, 0));
+/** Past the check phase (first presence writes of connections whose hello came go out there together) and one timer turn. */
+const flush = () => new Promise((r) => setImmediate(() => setTimeout(r, 0)));
 /** Past the wait for a hello before the first presence write. */
 const afterHelloWait = () => new Promise((r) => setTimeout(r, PRESENCE_HELLO_WAIT_MS + 50));
 const frame = (m: object) => Buffer.from(JSON.stringify(m));
@@ -138,6 +139,29 @@ describe("AgentGateway", () => {
     expect(presence.connects).toHaveLength(1);
     expect(presence.connects[0]).toMatchObject({ agentVersion: "2.0", capabilities: ["ack", "dedupe"] });
     expect(presence.hellos).toHaveLength(0);
+  });
+
+  it("first presence writes of agents whose hellos came in one turn go out together, in the next check phase", async () => {
+    const { gateway, presence, accept } = setup();
+    const connections = ["h1", "h2", "h3"].map((hostId) => accept(hostId).connection);
+    for (const connection of connections) gateway.frame(connection, frame({ type: "hello", agent_version: "2.0", capabilities: ["ack"] }), false);
+    expect(presence.connects).toEqual([]);
+    await new Promise((r) => setImmediate(r));
+    expect(presence.connects.map((c) => c.hostId)).toEqual(["h1", "h2", "h3"]);
+  });
+
+  it("records agents that never say hello when each one's wait ends, with one timer for all of them", () => {
+    vi.useFakeTimers();
+    const { presence, accept } = setup();
+    accept("h1");
+    vi.advanceTimersByTime(100);
+    accept("h2");
+    expect(vi.getTimerCount()).toBe(1);
+    vi.advanceTimersByTime(PRESENCE_HELLO_WAIT_MS - 100);
+    expect(presence.connects.map((c) => c.hostId)).toEqual(["h1"]);
+    vi.advanceTimersByTime(100);
+    expect(presence.connects.map((c) => c.hostId)).toEqual(["h1", "h2"]);
+    expect(vi.getTimerCount()).toBe(0);
   });
 
   it("a late hello gets its own presence write", async () => {

@@ -109,6 +109,15 @@ export class AgentGateway implements ConnectionEvents {
   private readonly logger: Logger;
   private readonly metrics: AgentWsMetrics;
   private readonly heartbeats: HeartbeatMonitor<AgentConnection>;
+  /**
+   * Connections not yet recorded, in accept order, which is also the order their hello waits end in: one timer
+   * for all of them instead of one per connection. A connection recorded early (its hello came) is skipped.
+   */
+  private awaitingHello: AgentConnection[] = [];
+  private awaitingHead = 0;
+  private helloWaitTimer: NodeJS.Timeout | undefined;
+  /** Connections to record in the next check phase, together: their KV writes leave in one NATS write. */
+  private recordBatch: AgentConnection[] = [];
 
   constructor(private readonly options: GatewayOptions) {
     this.logger = options.logger;
@@ -155,7 +164,8 @@ export class AgentGateway implements ConnectionEvents {
     );
     socket.send(GREETING_FRAME, () => {});
     this.metrics.messagesOut.inc({ type: "connected" });
-    void this.recordConnect(connection);
+    this.awaitingHello.push(connection);
+    this.helloWaitTimer ??= this.armHelloWait(connection);
     return connection;
   }
 
@@ -187,7 +197,8 @@ export class AgentGateway implements ConnectionEvents {
         connection.hello(message.agent_version, message.capabilities);
         this.logger.debug({ hostId: connection.hostId, agentVersion: message.agent_version, capabilities: connection.capabilities }, "agent hello");
         // A hello before the first presence write rides along with it; a later one needs its own write.
-        if (connection.presenceRecorded && this.registry.isCurrent(connection)) void this.options.presence.hello(connection.facts()).catch(() => {});
+        if (!connection.presenceRecorded) this.recordSoon(connection);
+        else if (this.registry.isCurrent(connection)) void this.options.presence.hello(connection.facts()).catch(() => {});
         return;
       case "ssh_proxy_connected":
       case "ssh_proxy_data":
@@ -313,17 +324,61 @@ export class AgentGateway implements ConnectionEvents {
   async drain(timeoutMs: number): Promise<void> {
     const connections = [...this.registry.values()];
     this.heartbeats.stop();
+    clearTimeout(this.helloWaitTimer);
+    this.helloWaitTimer = undefined;
+    this.awaitingHello = [];
+    this.awaitingHead = 0;
     for (const connection of connections) connection.end(CloseCode.SERVICE_RESTART, "service_restart", "service restarting; reconnect");
     const deadline = Date.now() + timeoutMs;
     while (this.registry.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
     for (const connection of [...this.registry.values()]) connection.kill("service_restart");
   }
 
+  /** The first presence write of a connection whose hello came: in the next check phase, with the others. */
+  private recordSoon(connection: AgentConnection): void {
+    if (this.recordBatch.length === 0) setImmediate(() => this.recordBatched());
+    this.recordBatch.push(connection);
+  }
+
+  private recordBatched(): void {
+    const batch = this.recordBatch;
+    this.recordBatch = [];
+    for (const connection of batch) this.recordFirst(connection);
+  }
+
+  private armHelloWait(head: AgentConnection): NodeJS.Timeout {
+    const timer = setTimeout(() => this.helloWaitsEnded(), Math.max(0, head.since + PRESENCE_HELLO_WAIT_MS - Date.now()));
+    timer.unref();
+    return timer;
+  }
+
+  /** Records every connection whose hello wait is over (one write instead of two: agents that say hello do so at once). */
+  private helloWaitsEnded(): void {
+    this.helloWaitTimer = undefined;
+    const due = Date.now() - PRESENCE_HELLO_WAIT_MS;
+    const queue = this.awaitingHello;
+    let head = this.awaitingHead;
+    while (head < queue.length && queue[head]!.since <= due) this.recordFirst(queue[head++]!);
+    if (head === queue.length) {
+      this.awaitingHello = [];
+      head = 0;
+    } else if (head > 1024 && head * 2 > queue.length) {
+      this.awaitingHello = queue.slice(head);
+      head = 0;
+    }
+    this.awaitingHead = head;
+    const next = this.awaitingHello[head];
+    if (next) this.helloWaitTimer = this.armHelloWait(next);
+  }
+
+  private recordFirst(connection: AgentConnection): void {
+    // Recorded already (its hello came first), or ended or replaced meanwhile: never recorded here (its successor,
+    // if any, records itself).
+    if (connection.presenceRecorded || connection.isReleased || connection.endReason !== null || !this.registry.isCurrent(connection)) return;
+    void this.recordConnect(connection);
+  }
+
   private async recordConnect(connection: AgentConnection): Promise<void> {
-    // One write instead of two: agents that say hello do so right after connecting.
-    await connection.helloSettled(PRESENCE_HELLO_WAIT_MS);
-    // Ended or replaced meanwhile: never recorded (its successor, if any, records itself).
-    if (connection.isReleased || connection.endReason !== null || !this.registry.isCurrent(connection)) return;
     connection.presenceRecorded = true;
     try {
       const result = await this.options.presence.connect(connection.facts());
