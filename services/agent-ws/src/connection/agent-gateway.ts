@@ -28,6 +28,8 @@ import { AgentRegistry } from "./registry.js";
  * themselves (they do so at once) cost one KV write, not two; stock agents appear this much later.
  */
 export const PRESENCE_HELLO_WAIT_MS = 250;
+/** Hello waits end at most this much late: they are checked together, on one timer. */
+const HELLO_WAIT_TICK_MS = 20;
 
 /** Reasons logged at warn level: the peer or its network misbehaved. */
 const ABNORMAL_REASONS: ReadonlySet<DisconnectReason> = new Set([
@@ -237,7 +239,8 @@ export class AgentGateway implements ConnectionEvents {
     const reason: DisconnectReason = connection.endReason ?? reasonOfPeerClose(code);
     this.metrics.disconnects.inc({ reason });
     const abnormal = ABNORMAL_REASONS.has(reason);
-    this.logger[abnormal ? "warn" : "info"](
+    // A drain closes every agent at once; it logs them in one line at info (drain()).
+    this.logger[abnormal ? "warn" : reason === "service_restart" ? "debug" : "info"](
       { hostId: connection.hostId, connectionId: connection.connectionId, code, reason, total: this.registry.size },
       "agent disconnected",
     );
@@ -331,7 +334,9 @@ export class AgentGateway implements ConnectionEvents {
     for (const connection of connections) connection.end(CloseCode.SERVICE_RESTART, "service_restart", "service restarting; reconnect");
     const deadline = Date.now() + timeoutMs;
     while (this.registry.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-    for (const connection of [...this.registry.values()]) connection.kill("service_restart");
+    const unanswered = [...this.registry.values()];
+    for (const connection of unanswered) connection.kill("service_restart");
+    this.logger.info({ closed: connections.length, terminated: unanswered.length, reason: "service_restart" }, "agents told to reconnect elsewhere");
   }
 
   /** The first presence write of a connection whose hello came: in the next check phase, with the others. */
@@ -347,7 +352,8 @@ export class AgentGateway implements ConnectionEvents {
   }
 
   private armHelloWait(head: AgentConnection): NodeJS.Timeout {
-    const timer = setTimeout(() => this.helloWaitsEnded(), Math.max(0, head.since + PRESENCE_HELLO_WAIT_MS - Date.now()));
+    // At least HELLO_WAIT_TICK_MS apart, so that a stream of connections costs a timer every few ms, not every one.
+    const timer = setTimeout(() => this.helloWaitsEnded(), Math.max(HELLO_WAIT_TICK_MS, head.since + PRESENCE_HELLO_WAIT_MS - Date.now()));
     timer.unref();
     return timer;
   }
