@@ -164,6 +164,16 @@ describe("AgentGateway", () => {
     expect(vi.getTimerCount()).toBe(0);
   });
 
+  it("connections with the same hello share one copy of its version and capabilities", () => {
+    const { gateway, accept } = setup();
+    const [a, b] = ["h1", "h2"].map((hostId) => accept(hostId).connection);
+    gateway.frame(a!, frame({ type: "hello", agent_version: "2.1", capabilities: ["ack", "dedupe"] }), false);
+    gateway.frame(b!, frame({ type: "hello", agent_version: "2.1", capabilities: ["ack", "dedupe", "ack"] }), false);
+    expect(a!.capabilities).toEqual(["ack", "dedupe"]);
+    expect(b!.capabilities).toBe(a!.capabilities);
+    expect(b!.agentVersion).toBe("2.1");
+  });
+
   it("a late hello gets its own presence write", async () => {
     const { gateway, presence, accept } = setup();
     const { connection } = accept();
