@@ -118,8 +118,11 @@ export class AgentGateway implements ConnectionEvents {
   private awaitingHello: AgentConnection[] = [];
   private awaitingHead = 0;
   private helloWaitTimer: NodeJS.Timeout | undefined;
-  /** Connections to record in the next check phase, together: their KV writes leave in one NATS write. */
-  private recordBatch: AgentConnection[] = [];
+  /**
+   * Presence writes to start in the next check phase, together: the KV writes of every connection that connected
+   * or closed in one turn of the event loop leave in one NATS write (a drain closes thousands at once).
+   */
+  private presenceBatch: (() => void)[] = [];
 
   constructor(private readonly options: GatewayOptions) {
     this.logger = options.logger;
@@ -246,15 +249,18 @@ export class AgentGateway implements ConnectionEvents {
     );
     const disconnect = { code, reason, replica: this.options.replicaId };
     if (!connection.presenceRecorded) {
-      void this.options.presence.ended(connection.facts(), disconnect).catch(() => {});
+      this.presenceSoon(() => void this.options.presence.ended(connection.facts(), disconnect).catch(() => {}));
       return;
     }
-    void this.options.presence
-      .disconnect(connection.facts(), disconnect)
-      .then((written) => {
-        if (written) this.options.events.disconnected(written.record);
-      })
-      .catch(() => {});
+    this.presenceSoon(
+      () =>
+        void this.options.presence
+          .disconnect(connection.facts(), disconnect)
+          .then((written) => {
+            if (written) this.options.events.disconnected(written.record);
+          })
+          .catch(() => {}),
+    );
   }
 
   /** Pings every agent every `intervalMs`; those silent for two intervals are terminated. */
@@ -341,14 +347,18 @@ export class AgentGateway implements ConnectionEvents {
 
   /** The first presence write of a connection whose hello came: in the next check phase, with the others. */
   private recordSoon(connection: AgentConnection): void {
-    if (this.recordBatch.length === 0) setImmediate(() => this.recordBatched());
-    this.recordBatch.push(connection);
+    this.presenceSoon(() => this.recordFirst(connection));
   }
 
-  private recordBatched(): void {
-    const batch = this.recordBatch;
-    this.recordBatch = [];
-    for (const connection of batch) this.recordFirst(connection);
+  private presenceSoon(write: () => void): void {
+    if (this.presenceBatch.length === 0) setImmediate(() => this.writePresenceBatch());
+    this.presenceBatch.push(write);
+  }
+
+  private writePresenceBatch(): void {
+    const batch = this.presenceBatch;
+    this.presenceBatch = [];
+    for (const write of batch) write();
   }
 
   private armHelloWait(head: AgentConnection): NodeJS.Timeout {
