@@ -13,10 +13,11 @@
  * in a child process. The baseline is a bare `ws` server (no auth, no NATS) with the same HTTP shape (send one,
  * broadcast, the same request bodies, and every answer checked the same way), and its agents are the same
  * reference agents (identities `bench-<i>`, not checked): the client work on the two cores is the same on both sides.
- * Sizes: BENCH_AGENTS (10000), BENCH_RUNS (5: its figures swing more than most), BENCH_LATENCY_SAMPLES (1000), BENCH_BROADCASTS (3).
- * Agents live in their own process so that no process holds more than 20 000 open files. RUNS runs, every figure
- * from the median run by the connect storm's ratio; every run starts fresh server processes. Writes
- * bench/results/agent-ws.json.
+ * Sizes: BENCH_AGENTS (10000; 19000 is one replica's planned load), BENCH_RUNS (5: its figures swing more than most),
+ * BENCH_LATENCY_SAMPLES (1000), BENCH_BROADCASTS (3).
+ * Agents live in processes of their own, at most AGENTS_PER_PROCESS each, so that no process holds more than 20 000
+ * open files; they all start at once, and report their connection counts to the orchestrator as they change.
+ * RUNS runs, every figure from the median run by the connect storm's ratio; every run starts fresh server processes. Writes bench/results/agent-ws.json.
  *
  * One file, three roles: the orchestrator (no argument), `--role=agents` and `--role=bare-server`.
  */
@@ -36,6 +37,8 @@ const RUNS = knob("BENCH_RUNS", 5);
 const LATENCY_SAMPLES = knob("BENCH_LATENCY_SAMPLES", 1000);
 const BROADCASTS = knob("BENCH_BROADCASTS", 3);
 const CONNECT_CONCURRENCY = 200;
+/** Agents (one socket each) per agents process: with its other files, well below 20 000 open files. */
+const AGENTS_PER_PROCESS = 10_000;
 const SETTLE_MS = 3000;
 /** X-API-ID of the baseline's agents: `bench-<index>`. */
 const BARE_API_ID_PREFIX = "bench-";
@@ -51,17 +54,21 @@ interface Credentials {
   hostId: string;
 }
 
-type ToChild =
-  | { cmd: "connect"; url: string; credentialsFile: string }
-  /** Answers once the number of open agent sockets is at least / at most the given count (or the timeout passed). */
-  | { cmd: "waitCount"; atLeast?: number; atMost?: number; timeoutMs: number }
-  | { cmd: "stop" };
-type FromChild = { event: "connected"; ms: number } | { event: "count"; connected: number } | { event: "stopped" } | { event: "error"; message: string };
+type ToChild = { cmd: "connect"; url: string; credentialsFile: string } | { cmd: "stop" };
+/** Epoch times (performance.timeOrigin + now()), comparable across the agents processes. */
+type FromChild =
+  | { event: "connected"; startedAt: number; openedAt: number }
+  /** The process's open agent sockets, sent whenever it changed (at most once per event-loop turn). */
+  | { event: "count"; connected: number }
+  | { event: "stopped" }
+  | { event: "error"; message: string };
 
 /** The number of open agent sockets, with waiters woken by every change (no polling). */
 class ConnectedCount {
   private n = 0;
   private waiters: { done: (n: number) => boolean }[] = [];
+  /** Called after every change. */
+  onChange: (() => void) | undefined;
 
   get value(): number {
     return this.n;
@@ -70,6 +77,7 @@ class ConnectedCount {
   add(delta: number): void {
     this.n += delta;
     if (this.waiters.length > 0) this.waiters = this.waiters.filter((w) => !w.done(this.n));
+    this.onChange?.();
   }
 
   /** Resolves with the count once `predicate` holds for it, or after timeoutMs with whatever it is then. */
@@ -171,10 +179,14 @@ async function bareServer(): Promise<void> {
 
 /* ---------------------------------------------------------------- role: agents ---------------------------------------------------------------- */
 
+const epochNow = (at = performance.now()) => performance.timeOrigin + at;
+
 interface Fleet {
   readonly count: ConnectedCount;
   /** `performance.now()` right before the first connection attempt. */
   readonly startedAt: number;
+  /** Agents in this process. */
+  readonly size: number;
   stop(): Promise<void>;
 }
 
@@ -194,24 +206,31 @@ async function referenceAgents(url: string, credentialsFile: string): Promise<Fl
     agent.on("connected", () => count.add(1));
     agent.on("disconnected", () => count.add(-1));
   }
-  return { count, startedAt: simulation.startedAt, stop: () => simulation.stop() };
+  return { count, startedAt: simulation.startedAt, size: credentials.length, stop: () => simulation.stop() };
 }
 
 async function agentsRole(): Promise<void> {
   let fleet: Fleet | undefined;
   const reply = (message: FromChild) => process.send!(message);
+  let countQueued = false;
+  const reportCount = () => {
+    countQueued = false;
+    reply({ event: "count", connected: fleet!.count.value });
+  };
   process.on("message", async (message: ToChild) => {
     try {
       if (message.cmd === "connect") {
         // Both clocks start at the first connection attempt, taken by the fleet itself (after any set-up).
         fleet = await referenceAgents(message.url, message.credentialsFile);
-        const reached = await fleet.count.until((n) => n >= AGENTS, 120_000);
-        if (reached < AGENTS) throw new Error(`only ${reached} of ${AGENTS} agents connected after 120 s`);
-        reply({ event: "connected", ms: performance.now() - fleet.startedAt });
-      } else if (message.cmd === "waitCount") {
-        const { atLeast, atMost } = message;
-        const connected = await (fleet?.count.until((n) => (atLeast === undefined || n >= atLeast) && (atMost === undefined || n <= atMost), message.timeoutMs) ?? 0);
-        reply({ event: "count", connected });
+        const own = fleet.count;
+        const reached = await own.until((n) => n >= fleet!.size, 120_000);
+        if (reached < fleet.size) throw new Error(`only ${reached} of ${fleet.size} agents connected after 120 s`);
+        reply({ event: "connected", startedAt: epochNow(fleet.startedAt), openedAt: epochNow() });
+        own.onChange = () => {
+          if (!countQueued) setImmediate(reportCount);
+          countQueued = true;
+        };
+        reportCount();
       } else if (message.cmd === "stop") {
         await fleet?.stop();
         reply({ event: "stopped" });
@@ -228,10 +247,17 @@ async function agentsRole(): Promise<void> {
 class AgentsProcess {
   private readonly child: ChildProcess;
   private pending: { resolve: (m: FromChild) => void; reject: (err: Error) => void }[] = [];
+  /** Its open agent sockets, as it last reported. */
+  connected = 0;
 
-  constructor() {
+  constructor(onCount: () => void) {
     this.child = fork(SELF, ["--role=agents"], { execArgv: [...NODE_ARGS], stdio: ["ignore", "inherit", "inherit", "ipc"] });
     this.child.on("message", (m: FromChild) => {
+      if (m.event === "count") {
+        this.connected = m.connected;
+        onCount();
+        return;
+      }
       const waiter = this.pending.shift();
       if (m.event === "error") waiter?.reject(new Error(`agents process: ${m.message}`));
       else waiter?.resolve(m);
@@ -241,7 +267,7 @@ class AgentsProcess {
     });
   }
 
-  private ask(message: ToChild): Promise<FromChild> {
+  ask(message: ToChild): Promise<FromChild> {
     return new Promise((resolve, reject) => {
       this.pending.push({ resolve, reject });
       this.child.send(message);
@@ -251,18 +277,40 @@ class AgentsProcess {
   kill(): void {
     this.child.kill("SIGKILL");
   }
+}
 
-  async connect(url: string, credentialsFile: string): Promise<number> {
-    const m = await this.ask({ cmd: "connect", url, credentialsFile });
-    return (m as { ms: number }).ms;
+/** Every agent of a run, in as many agents processes as the open-files limit asks for, counted together. */
+class AgentFleet {
+  readonly count = new ConnectedCount();
+  private readonly processes: AgentsProcess[];
+
+  constructor(private readonly credentialsFiles: readonly string[]) {
+    this.processes = credentialsFiles.map(() => new AgentsProcess(() => this.recount()));
   }
 
-  async waitCount(bound: { atLeast?: number; atMost?: number }, timeoutMs: number): Promise<number> {
-    return ((await this.ask({ cmd: "waitCount", ...bound, timeoutMs })) as { connected: number }).connected;
+  private recount(): void {
+    const total = this.processes.reduce((sum, p) => sum + p.connected, 0);
+    this.count.add(total - this.count.value);
+  }
+
+  /** Connects every agent at once; the storm lasts from the first connection attempt to the last open, in any process. */
+  async connect(url: string): Promise<number> {
+    const replies = (await Promise.all(this.processes.map((p, i) => p.ask({ cmd: "connect", url, credentialsFile: this.credentialsFiles[i]! })))) as Extract<FromChild, { event: "connected" }>[];
+    return Math.max(...replies.map((r) => r.openedAt)) - Math.min(...replies.map((r) => r.startedAt));
+  }
+
+  /** Resolves with the total once it is at least / at most the given count, or after timeoutMs with whatever it is. */
+  waitCount(bound: { atLeast?: number; atMost?: number }, timeoutMs: number): Promise<number> {
+    const { atLeast, atMost } = bound;
+    return this.count.until((n) => (atLeast === undefined || n >= atLeast) && (atMost === undefined || n <= atMost), timeoutMs);
   }
 
   async stop(): Promise<void> {
-    await this.ask({ cmd: "stop" });
+    await Promise.all(this.processes.map((p) => p.ask({ cmd: "stop" })));
+  }
+
+  kill(): void {
+    for (const p of this.processes) p.kill();
   }
 }
 
@@ -287,29 +335,40 @@ const RESTART_TIMEOUT_MS = 120_000;
 
 /**
  * Times a restart from the SIGTERM: waits for the old server to exit and for the agents to see their sockets
- * closed, starts the new server on the same port, then takes the moments the agents' process reports 99.9 % and
- * 100 % of them connected again (it answers on the connection events themselves, no polling).
+ * closed, starts the new server on the same port, then takes the moments the agents' processes report 99.9 % and
+ * 100 % of them connected again (they report on the connection events themselves, no polling). Prints when each
+ * phase ended, for reading where a restart's time goes.
  */
-async function timeUntilBack(agents: AgentsProcess, stop: () => Promise<unknown>, start: () => Promise<unknown>): Promise<{ at999: number; at100: number }> {
+async function timeUntilBack(agents: AgentFleet, stop: () => Promise<unknown>, start: () => Promise<unknown>): Promise<{ at999: number; at100: number }> {
   const began = performance.now();
+  const phases: string[] = [];
+  const phase = (name: string) => phases.push(`${name} ${Math.round(performance.now() - began)}`);
   await stop();
+  phase("exited");
   await agents.waitCount({ atMost: 0 }, 30_000);
+  phase("all-closed");
   await start();
+  phase("listening");
   const left = () => Math.max(0, RESTART_TIMEOUT_MS - (performance.now() - began));
+  await agents.waitCount({ atLeast: Math.ceil(AGENTS * 0.5) }, left());
+  phase("50%");
   await agents.waitCount({ atLeast: Math.ceil(AGENTS * 0.999) }, left());
   const at999 = performance.now() - began;
+  phase("99.9%");
   await agents.waitCount({ atLeast: AGENTS }, left());
+  phase("100%");
+  process.stdout.write(`  restart phases (ms after SIGTERM): ${phases.join(", ")}\n`);
   return { at999, at100: performance.now() - began };
 }
 
-async function measure(target: Target, credentialsFile: string): Promise<RunFigures> {
+async function measure(target: Target, credentialsFiles: readonly string[]): Promise<RunFigures> {
   let server = await target.start();
   await target.sendOne(-1).catch(() => undefined); // warm the HTTP path
   await sleep(1000);
   const idleRss = rssOf(server.pid);
-  const agents = new AgentsProcess();
+  const agents = new AgentFleet(credentialsFiles);
   try {
-    const stormMs = await agents.connect(target.agentUrl, credentialsFile);
+    const stormMs = await agents.connect(target.agentUrl);
     await sleep(SETTLE_MS);
     const rssPerConnKiB = (rssOf(server.pid) - idleRss) / AGENTS / 1024;
 
@@ -382,8 +441,16 @@ async function orchestrate(): Promise<void> {
         }
       }),
     );
-    const credentialsFile = join(workDir, "credentials.json");
-    writeFileSync(credentialsFile, JSON.stringify(credentials));
+    // One file per agents process, the agents split evenly.
+    const processes = Math.ceil(AGENTS / AGENTS_PER_PROCESS);
+    const share = Math.ceil(AGENTS / processes);
+    const splitInto = (name: string, all: Credentials[]) =>
+      Array.from({ length: processes }, (_, i) => {
+        const file = join(workDir, `${name}-${i}.json`);
+        writeFileSync(file, JSON.stringify(all.slice(i * share, (i + 1) * share)));
+        return file;
+      });
+    const credentialsFiles = splitInto("credentials", credentials);
 
     const agentWsPort = await freePort();
     const agentWsUrl = `http://127.0.0.1:${agentWsPort}`;
@@ -414,8 +481,7 @@ async function orchestrate(): Promise<void> {
 
     // The baseline's agents are the same reference agents (the same client work on the same two cores), with
     // identities the bare server maps to indexes.
-    const bareCredentialsFile = join(workDir, "bare-credentials.json");
-    writeFileSync(bareCredentialsFile, JSON.stringify(credentials.map((_, i) => ({ apiId: `${BARE_API_ID_PREFIX}${i}`, apiKey: "bench", hostId: String(i) }))));
+    const bareCredentialsFiles = splitInto("bare-credentials", credentials.map((_, i) => ({ apiId: `${BARE_API_ID_PREFIX}${i}`, apiKey: "bench", hostId: String(i) })));
     const barePort = await freePort();
     const bareUrl = `http://127.0.0.1:${barePort}`;
     const bare: Target = {
@@ -441,9 +507,9 @@ async function orchestrate(): Promise<void> {
     const baseline: RunFigures[] = [];
     for (let run = 1; run <= RUNS; run++) {
       process.stdout.write(`run ${run}/${RUNS}: bare ws baseline...\n`);
-      baseline.push(await measure(bare, bareCredentialsFile));
+      baseline.push(await measure(bare, bareCredentialsFiles));
       process.stdout.write(`run ${run}/${RUNS}: agent-ws...\n`);
-      ours.push(await measure(agentWs, credentialsFile));
+      ours.push(await measure(agentWs, credentialsFiles));
       process.stdout.write(`  agent-ws ${JSON.stringify(ours.at(-1))}\n  bare     ${JSON.stringify(baseline.at(-1))}\n`);
     }
 

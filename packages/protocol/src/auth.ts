@@ -2,7 +2,7 @@
 import { z } from "zod";
 import { ApiId, HostId, SessionId, UserId } from "./ids.js";
 import { PERMISSIONS, ROLES } from "./permissions.js";
-import { replyOf } from "./replies.js";
+import { ErrorReply, replyOf } from "./replies.js";
 
 export const Permission = z.enum(PERMISSIONS);
 export type Permission = z.infer<typeof Permission>;
@@ -98,6 +98,16 @@ export const VerifyAgentRequest = z.object({
   sourceAddress: SourceAddress,
 });
 export const VerifyAgentReply = replyOf({ host: HostRecord });
+
+/** Agent verifications one batch carries at most. */
+export const MAX_AGENT_VERIFICATIONS_PER_BATCH = 100;
+
+/** Several agent verifications in one message (upgrades that arrive together: a fleet reconnecting after a restart). */
+export const VerifyAgentsRequest = z.object({ agents: z.array(VerifyAgentRequest).min(1).max(MAX_AGENT_VERIFICATIONS_PER_BATCH) });
+/** One answer per request, in request order, each what `auth.v1.verify.agent` would have answered. */
+export const VerifyAgentsReply = replyOf({
+  results: z.array(z.discriminatedUnion("ok", [z.looseObject({ ok: z.literal(true), host: HostRecord }), ErrorReply])),
+});
 
 export const GetHostRequest = z.object({ hostId: HostId });
 export const GetHostReply = replyOf({ host: HostRecord });

@@ -82,6 +82,8 @@ const AUTH_SUBJECTS = {
   verifySession: { subject: "auth.v1.verify.session", use: "request", publishers: ["terminal-ws"], subscribers: ["auth"], queue: AUTH_QUEUE_GROUP },
   /** Verify an agent's X-API-ID / X-API-KEY. */
   verifyAgent: { subject: "auth.v1.verify.agent", use: "request", publishers: ["agent-ws"], subscribers: ["auth"], queue: AUTH_QUEUE_GROUP },
+  /** Verify several agents at once (VerifyAgentsRequest): one message for upgrades that arrive together. */
+  verifyAgents: { subject: "auth.v1.verify.agents", use: "request", publishers: ["agent-ws"], subscribers: ["auth"], queue: AUTH_QUEUE_GROUP },
   /** Fetch a host's public record (name, SSH target, pinned host key). */
   getHost: { subject: "auth.v1.hosts.get", use: "request", publishers: ["agent-ws", "terminal-ws"], subscribers: ["auth"], queue: AUTH_QUEUE_GROUP },
   /** Pin a host's SSH host key if none is pinned yet (trust on first use). */

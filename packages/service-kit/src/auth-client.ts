@@ -5,7 +5,9 @@ import {
   GetHostReply,
   PinHostKeyReply,
   VerifyAccessReply,
+  MAX_AGENT_VERIFICATIONS_PER_BATCH,
   VerifyAgentReply,
+  VerifyAgentsReply,
   VerifySessionReply,
   type HostRecord,
   type PinnedHostKey,
@@ -35,12 +37,21 @@ export interface TicketGrant {
   tokenExpiresAt?: number;
 }
 
+interface AgentVerification {
+  request: { apiId: string; apiKey: string; sourceAddress: string };
+  resolve(host: HostRecord): void;
+  reject(err: unknown): void;
+}
+
 /**
  * Every question a service asks the auth service, over NATS request/reply (auth is the only holder of secrets).
  * A missing or slow auth service is DEPENDENCY_UNAVAILABLE (503), never a 401: an outage must not look like bad
  * credentials. Refusals come back as the CodedError auth chose.
  */
 export class AuthClient {
+  /** Agent verifications asked for in this turn of the event loop: they leave together (verifyAgent). */
+  private agentBatch: AgentVerification[] = [];
+
   constructor(
     private readonly nc: NatsConnection,
     private readonly timeoutMs: number,
@@ -70,9 +81,50 @@ export class AuthClient {
     return (await this.ask(AuthSubjects.verifySession, { sessionId, userId }, VerifySessionReply)).principal;
   }
 
-  /** The host behind an agent's X-API-ID / X-API-KEY. */
-  async verifyAgent(apiId: string, apiKey: string, sourceAddress: string): Promise<HostRecord> {
-    return (await this.ask(AuthSubjects.verifyAgent, { apiId, apiKey, sourceAddress: source(sourceAddress) }, VerifyAgentReply)).host;
+  /**
+   * The host behind an agent's X-API-ID / X-API-KEY. Verifications asked for in the same turn of the event loop
+   * (a fleet reconnecting after a restart) go to auth as one `verifyAgents` message: a fraction of the NATS
+   * messages, timers and socket writes, on agent-ws, NATS and auth alike.
+   */
+  verifyAgent(apiId: string, apiKey: string, sourceAddress: string): Promise<HostRecord> {
+    return new Promise<HostRecord>((resolve, reject) => {
+      if (this.agentBatch.length === 0) setImmediate(() => this.sendAgentBatch());
+      this.agentBatch.push({ request: { apiId, apiKey, sourceAddress: source(sourceAddress) }, resolve, reject });
+      if (this.agentBatch.length >= MAX_AGENT_VERIFICATIONS_PER_BATCH) this.sendAgentBatch();
+    });
+  }
+
+  private sendAgentBatch(): void {
+    const batch = this.agentBatch;
+    if (batch.length === 0) return;
+    this.agentBatch = [];
+    if (batch.length === 1) this.verifyOneAgent(batch[0]!);
+    else void this.verifyAgents(batch);
+  }
+
+  private verifyOneAgent({ request, resolve, reject }: AgentVerification): void {
+    this.ask(AuthSubjects.verifyAgent, request, VerifyAgentReply).then((reply) => resolve(reply.host), reject);
+  }
+
+  private async verifyAgents(batch: AgentVerification[]): Promise<void> {
+    let reply: z.infer<typeof VerifyAgentsReply>;
+    try {
+      reply = await requestJson(this.nc, AuthSubjects.verifyAgents, { agents: batch.map((v) => v.request) }, VerifyAgentsReply, this.timeoutMs);
+    } catch (err) {
+      // An auth release without the batch subject (a rolling upgrade): one request each, as before.
+      if (((err as Error).cause as { isNoResponders?: () => boolean } | undefined)?.isNoResponders?.()) batch.forEach((v) => this.verifyOneAgent(v));
+      else for (const { reject } of batch) reject(err);
+      return;
+    }
+    if (!reply.ok || reply.results.length !== batch.length) {
+      const error = reply.ok ? new CodedError("INTERNAL", `unexpected reply on ${AuthSubjects.verifyAgents}`) : CodedError.fromBody(reply);
+      for (const { reject } of batch) reject(error);
+      return;
+    }
+    reply.results.forEach((result, i) => {
+      if (result.ok) batch[i]!.resolve(result.host);
+      else batch[i]!.reject(CodedError.fromBody(result));
+    });
   }
 
   /** A host's public record; HOST_NOT_FOUND when there is none. */

@@ -9,6 +9,7 @@ import { redactUrl } from "./logger.js";
 import { ProxyTrust } from "./proxy-trust.js";
 import { rejectUpgrade, sendError, toCodedError } from "./rejections.js";
 import { checkHandshake } from "./sockets/handshake.js";
+import { destroyOnError } from "./sockets/socket-server.js";
 
 export type ReadinessCheck = () => boolean | Promise<boolean>;
 export type UpgradeHandler = (req: IncomingMessage, socket: Duplex, head: Buffer) => void | Promise<void>;
@@ -93,8 +94,6 @@ export class ServiceRuntime {
     this.server = createServer(this.app);
     this.server.keepAliveTimeout = HTTP_KEEP_ALIVE_TIMEOUT_MS;
     this.server.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) => {
-      // A named function, not a closure: a closure here would share this scope and keep `req` (headers,
-      // credentials) alive for as long as the upgraded socket lives.
       socket.on("error", destroyOnError);
       if (this.draining) return rejectUpgrade(socket, new CodedError("SHUTTING_DOWN", undefined, { retryAfter: 1 }));
       if (!this.upgradeHandler) return rejectUpgrade(socket, "NOT_FOUND");
@@ -226,10 +225,6 @@ export class ServiceRuntime {
     });
     next();
   };
-}
-
-function destroyOnError(this: Duplex): void {
-  this.destroy();
 }
 
 function bodyParserError(err: unknown): CodedError | undefined {

@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { z } from "zod";
-import { CodedError, errorReply } from "@patchmon-ws/protocol";
-import { createLogger, requestJson, serveJson, unwrapReply } from "@patchmon-ws/service-kit";
+import { AuthSubjects, CodedError, VerifyAgentRequest, errorReply } from "@patchmon-ws/protocol";
+import { AuthClient, createLogger, requestJson, serveJson, unwrapReply } from "@patchmon-ws/service-kit";
 import { startNatsServer, type TestNatsServer } from "@patchmon-ws/stack";
 
 let nats: TestNatsServer;
@@ -48,5 +48,30 @@ describe("serveJson / requestJson", () => {
     const error = await requestJson(nc, "test.nobody", {}, Reply).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(CodedError);
     expect(error).toMatchObject({ code: "DEPENDENCY_UNAVAILABLE", status: 503, retryAfter: 2 });
+  });
+});
+
+describe("AuthClient.verifyAgent", () => {
+  it("falls back to one request each when auth does not serve the batch subject (an older release)", async () => {
+    const asked: string[] = [];
+    const older = serveJson(nc, {
+      subject: AuthSubjects.verifyAgent,
+      request: VerifyAgentRequest,
+      logger: createLogger("test", "silent"),
+      handler: ({ apiId }) => {
+        asked.push(apiId);
+        if (apiId === "patchmon_bad") throw new CodedError("INVALID_CREDENTIALS");
+        return { ok: true, host: { id: `host-${apiId.slice(-1)}`, apiId, name: apiId, ssh: null, hostKey: null, createdAt: 0, updatedAt: 0 } };
+      },
+    });
+    try {
+      const client = new AuthClient(nc, 2000);
+      const outcomes = await Promise.allSettled([client.verifyAgent("patchmon_1", "k", "192.0.2.1"), client.verifyAgent("patchmon_bad", "k", "192.0.2.1")]);
+      expect(outcomes[0]).toMatchObject({ status: "fulfilled", value: { id: "host-1" } });
+      expect(outcomes[1]).toMatchObject({ status: "rejected", reason: { code: "INVALID_CREDENTIALS" } });
+      expect(asked).toEqual(["patchmon_1", "patchmon_bad"]);
+    } finally {
+      older.unsubscribe();
+    }
   });
 });

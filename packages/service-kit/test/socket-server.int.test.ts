@@ -1,9 +1,14 @@
 import { createServer, type IncomingMessage, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { Duplex } from "node:stream";
+import { setFlagsFromString } from "node:v8";
 import { afterEach, describe, expect, it } from "vitest";
 import WebSocket from "ws";
-import { completeUpgrade, createSocketServer } from "../src/index.js";
+import { completeUpgrade, createSocketServer, destroyOnError } from "../src/index.js";
+
+// V8's own check of an object's property storage (fast, shape-based, or a dictionary).
+setFlagsFromString("--allow-natives-syntax");
+const hasFastProperties = new Function("object", "return %HasFastProperties(object)") as (object: object) => boolean;
 
 let server: Server | undefined;
 afterEach(async () => {
@@ -34,6 +39,27 @@ describe("completeUpgrade", () => {
     });
     expect(first).toBe("greeting");
     client.close();
+  });
+
+  it("takes the raw socket's error listener off without turning its listener table into a dictionary", async () => {
+    const wss = createSocketServer({ maxPayload: 1024 });
+    let handedOver: (socket: Duplex) => void;
+    const upgraded = new Promise<Duplex>((resolve) => (handedOver = resolve));
+    const port = await serve(async (req, socket, head) => {
+      socket.on("error", destroyOnError);
+      await completeUpgrade(wss, req, socket, head);
+      handedOver(socket);
+    });
+    const client = new WebSocket(`ws://127.0.0.1:${port}`);
+    client.on("error", () => undefined);
+    try {
+      const socket = await upgraded;
+      expect(socket.listeners("error")).not.toContain(destroyOnError);
+      // A dictionary costs about 700 bytes more per socket, for as long as the connection lives.
+      expect(hasFastProperties((socket as unknown as { _events: object })._events)).toBe(true);
+    } finally {
+      client.terminate();
+    }
   });
 
   it("settles with undefined when the client went away before the upgrade completed (callers release their slots)", async () => {

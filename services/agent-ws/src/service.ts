@@ -166,9 +166,10 @@ export async function setupAgentWs({ config, logger, runtime, nc, revocations, a
     // Terminal sessions through our agents end now, with a reason their browsers see.
     relays.stop();
     streams.closeAll("service restarting");
-    await queue.close(budget * DRAIN_SHARES.worker);
     clearInterval(reconcile);
-    await gateway.drain(budget * DRAIN_SHARES.sockets);
+    // The worker stops while the agents are told to reconnect, not before: every second here is a second agents
+    // back off against a closed port. A queued command whose agent closes meanwhile is retried (ids dedupe it).
+    await Promise.all([queue.close(budget * DRAIN_SHARES.worker), gateway.drain(budget * DRAIN_SHARES.sockets)]);
     upgrades.close();
     await Promise.race([writer.idle(), new Promise((r) => setTimeout(r, budget * DRAIN_SHARES.presence))]);
     writer.stop();

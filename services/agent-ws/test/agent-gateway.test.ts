@@ -70,10 +70,10 @@ function setup(over: { helloGraceMs?: number; garbageLimit?: number } = {}) {
   return { gateway, presence, events, online, metrics, accept, revocations };
 }
 
-/** One turn of the event loop: the fakes' promise chains settle (setImmediate is not faked). */
-const flush = () => new Promise((r) => setImmediate(r));
-/** The wait for a hello before the first presence write runs out (the clock is fake). */
-const afterHelloWait = () => vi.advanceTimersByTimeAsync(PRESENCE_HELLO_WAIT_MS);
+/** Past the check phase (the first presence writes of connections whose hello came go out there together): setImmediate is not faked. */
+const flush = () => new Promise((r) => setImmediate(() => setImmediate(r)));
+/** Past the wait for a hello before the first presence write (checked on a 20 ms tick; the clock is fake). */
+const afterHelloWait = () => vi.advanceTimersByTimeAsync(PRESENCE_HELLO_WAIT_MS + 50);
 const frame = (m: object) => Buffer.from(JSON.stringify(m));
 
 describe("AgentGateway", () => {
@@ -140,6 +140,39 @@ describe("AgentGateway", () => {
     expect(presence.connects).toHaveLength(1);
     expect(presence.connects[0]).toMatchObject({ agentVersion: "2.0", capabilities: ["ack", "dedupe"] });
     expect(presence.hellos).toHaveLength(0);
+  });
+
+  it("first presence writes of agents whose hellos came in one turn go out together, in the next check phase", async () => {
+    const { gateway, presence, accept } = setup();
+    const connections = ["h1", "h2", "h3"].map((hostId) => accept(hostId).connection);
+    for (const connection of connections) gateway.frame(connection, frame({ type: "hello", agent_version: "2.0", capabilities: ["ack"] }), false);
+    expect(presence.connects).toEqual([]);
+    await new Promise((r) => setImmediate(r));
+    expect(presence.connects.map((c) => c.hostId)).toEqual(["h1", "h2", "h3"]);
+  });
+
+  it("records agents that never say hello when each one's wait ends, with one timer for all of them", () => {
+    vi.useFakeTimers();
+    const { presence, accept } = setup();
+    accept("h1");
+    vi.advanceTimersByTime(100);
+    accept("h2");
+    expect(vi.getTimerCount()).toBe(1);
+    vi.advanceTimersByTime(PRESENCE_HELLO_WAIT_MS - 100);
+    expect(presence.connects.map((c) => c.hostId)).toEqual(["h1"]);
+    vi.advanceTimersByTime(100);
+    expect(presence.connects.map((c) => c.hostId)).toEqual(["h1", "h2"]);
+    expect(vi.getTimerCount()).toBe(0);
+  });
+
+  it("connections with the same hello share one copy of its version and capabilities", () => {
+    const { gateway, accept } = setup();
+    const [a, b] = ["h1", "h2"].map((hostId) => accept(hostId).connection);
+    gateway.frame(a!, frame({ type: "hello", agent_version: "2.1", capabilities: ["ack", "dedupe"] }), false);
+    gateway.frame(b!, frame({ type: "hello", agent_version: "2.1", capabilities: ["ack", "dedupe", "ack"] }), false);
+    expect(a!.capabilities).toEqual(["ack", "dedupe"]);
+    expect(b!.capabilities).toBe(a!.capabilities);
+    expect(b!.agentVersion).toBe("2.1");
   });
 
   it("a late hello gets its own presence write", async () => {

@@ -2,14 +2,17 @@ import type { NatsConnection, Subscription } from "@nats-io/transport-node";
 import {
   AUTH_QUEUE_GROUP,
   AuthSubjects,
+  CodedError,
   ConsumeTicketRequest,
   GetHostRequest,
   PinHostKeyRequest,
   VerifyAccessRequest,
   VerifyAgentRequest,
+  VerifyAgentsRequest,
   VerifySessionRequest,
+  errorReply,
 } from "@patchmon-ws/protocol";
-import { serveJson, type Logger } from "@patchmon-ws/service-kit";
+import { serveJson, toCodedError, type Logger } from "@patchmon-ws/service-kit";
 import type { AuthCore } from "./auth-core.js";
 
 /**
@@ -49,6 +52,28 @@ export function serveNatsApi(nc: NatsConnection, core: AuthCore, logger: Logger)
       request: VerifyAgentRequest,
       logger,
       handler: async (req) => ({ ok: true, host: await core.verifyAgent(req.apiId, req.apiKey, req.sourceAddress) }),
+    }),
+    serveJson(nc, {
+      subject: AuthSubjects.verifyAgents,
+      queue,
+      request: VerifyAgentsRequest,
+      logger,
+      handler: async (req) => ({
+        ok: true,
+        results: await Promise.all(
+          req.agents.map((agent) =>
+            core.verifyAgent(agent.apiId, agent.apiKey, agent.sourceAddress).then(
+              (host) => ({ ok: true, host }),
+              // Each failure answered as the single subject would answer it (serveJson's rules).
+              (err: unknown) => {
+                if (!(err instanceof CodedError)) logger.error({ err, subject: AuthSubjects.verifyAgents }, "request handler failed");
+                const error = toCodedError(err);
+                return errorReply(error.code, error.message, error.retryAfter);
+              },
+            ),
+          ),
+        ),
+      }),
     }),
     serveJson(nc, {
       subject: AuthSubjects.getHost,

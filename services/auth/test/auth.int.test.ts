@@ -9,10 +9,12 @@ import {
   RevocationEvent,
   SessionResponse,
   VerifyAccessReply,
+  MAX_AGENT_VERIFICATIONS_PER_BATCH,
   VerifyAgentReply,
+  VerifyAgentsReply,
   VerifySessionReply,
 } from "@patchmon-ws/protocol";
-import { requestJson } from "@patchmon-ws/service-kit";
+import { AuthClient, requestJson } from "@patchmon-ws/service-kit";
 import { AuthHttpClient, HttpError, startAuth, startNatsServer, type RunningAuth, type TestNatsServer } from "@patchmon-ws/stack";
 
 let nats: TestNatsServer;
@@ -310,6 +312,59 @@ describe("hosts and agent keys", () => {
     expect(await verifyAgent("patchmon_unknown", apiKey, "192.0.2.11")).toMatchObject({ ok: false, code: "INVALID_CREDENTIALS" });
     expect(await verifyAgent("bad id with spaces", apiKey, "192.0.2.12")).toMatchObject({ ok: false, code: "INVALID_CREDENTIALS" });
     expect(await verifyAgent(host.apiId, apiKey)).toMatchObject({ ok: true });
+  });
+
+  it("verifies several agents in one message, answering each as the single subject would, in order", async () => {
+    const { host, apiKey } = await api.createHost(adminToken, { name: "batch-01" });
+    const agents = [
+      { apiId: host.apiId, apiKey, sourceAddress: "192.0.2.40" },
+      { apiId: host.apiId, apiKey: "0".repeat(64), sourceAddress: "192.0.2.41" },
+      { apiId: "patchmon_unknown", apiKey, sourceAddress: "192.0.2.41" },
+      { apiId: host.apiId, apiKey, sourceAddress: "192.0.2.42" },
+    ];
+    const reply = await requestJson(nc, AuthSubjects.verifyAgents, { agents }, VerifyAgentsReply);
+    expect(reply).toMatchObject({
+      ok: true,
+      results: [
+        { ok: true, host: { id: host.id, name: "batch-01" } },
+        { ok: false, code: "INVALID_CREDENTIALS", error: expect.any(String) },
+        { ok: false, code: "INVALID_CREDENTIALS", error: expect.any(String) },
+        { ok: true, host: { id: host.id } },
+      ],
+    });
+    expect((reply as { results: unknown[] }).results).toHaveLength(4);
+  });
+
+  it("refuses an empty or oversized batch of agent verifications with VALIDATION_FAILED", async () => {
+    const agent = { apiId: "patchmon_x", apiKey: "k", sourceAddress: "192.0.2.43" };
+    for (const agents of [[], Array.from({ length: MAX_AGENT_VERIFICATIONS_PER_BATCH + 1 }, () => agent)]) {
+      expect(await requestJson(nc, AuthSubjects.verifyAgents, { agents }, VerifyAgentsReply)).toMatchObject({ ok: false, code: "VALIDATION_FAILED" });
+    }
+  });
+
+  it("AuthClient sends the agent verifications of one turn as one batch, and each caller gets its own answer", async () => {
+    const { host, apiKey } = await api.createHost(adminToken, { name: "batch-02" });
+    const subjects: string[] = [];
+    const spy = nc.subscribe("auth.v1.verify.>", {
+      callback: (_err, msg) => {
+        subjects.push(msg.subject);
+      },
+    });
+    await nc.flush();
+    const client = new AuthClient(nc, 2000);
+    const outcomes = await Promise.allSettled([
+      client.verifyAgent(host.apiId, apiKey, "192.0.2.44"),
+      client.verifyAgent(host.apiId, "1".repeat(64), "192.0.2.45"),
+      client.verifyAgent(host.apiId, apiKey, "192.0.2.44"),
+    ]);
+    expect(outcomes[0]).toMatchObject({ status: "fulfilled", value: { id: host.id } });
+    expect(outcomes[1]).toMatchObject({ status: "rejected", reason: { code: "INVALID_CREDENTIALS" } });
+    expect(outcomes[2]).toMatchObject({ status: "fulfilled", value: { id: host.id } });
+    // Alone in its turn, a verification takes the single subject.
+    expect(await client.verifyAgent(host.apiId, apiKey, "192.0.2.44")).toMatchObject({ id: host.id });
+    await nc.flush();
+    spy.unsubscribe();
+    expect(subjects).toEqual([AuthSubjects.verifyAgents, AuthSubjects.verifyAgent]);
   });
 
   it("rate-limits failed agent verifications per source address", async () => {

@@ -27,13 +27,24 @@ export function createSocketServer(options: { maxPayload: number }): WebSocketSe
 }
 
 /**
- * Completes an upgrade the service has already authorised; resolves undefined when the client went away first. Listeners added to the raw socket before (the
- * runtime's error handler) close over the request, which would otherwise stay in memory, headers and credentials
- * included, for the whole life of the connection; ws installs its own from here on.
+ * The error listener a server puts on a raw upgrade socket until ws takes it over: an error destroys the socket.
+ * A named function, not a closure: a closure in the upgrade handler would keep the request (headers, credentials)
+ * alive for as long as the upgraded socket lives.
+ */
+export function destroyOnError(this: Duplex): void {
+  this.destroy();
+}
+
+/**
+ * Completes an upgrade the service has already authorised; resolves undefined when the client went away first.
+ * ws installs its own error listener from here on, so the raw socket's (`destroyOnError`) goes.
  */
 export function completeUpgrade(server: WebSocketServer, req: IncomingMessage, socket: Duplex, head: Buffer): Promise<WebSocket | undefined> {
   if (socket.destroyed) return Promise.resolve(undefined);
-  socket.removeAllListeners("error");
+  // Removed by reference: a stream's listener table keeps its shape when one listener goes, whereas
+  // removeAllListeners(type) deletes the key and turns the table into a dictionary, about 700 bytes more for every
+  // upgraded socket as long as it lives.
+  socket.off("error", destroyOnError);
   return new Promise<WebSocket | undefined>((resolve) => {
     // ws drops a socket that stopped being writable without calling back: settle anyway, so callers release what
     // they took for this upgrade (quota slots).

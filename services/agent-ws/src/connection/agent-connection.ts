@@ -12,6 +12,25 @@ export interface ConnectionEvents {
 import { PendingAcks } from "./pending-acks.js";
 import type { ConnectionFacts } from "../presence/presence-record.js";
 
+/** Distinct hellos (version and capability list) shared across connections at most. */
+const MAX_SHARED_HELLOS = 256;
+const sharedHellos = new Map<string, { agentVersion: string; capabilities: readonly string[] }>();
+
+/**
+ * A fleet's hellos repeat a handful of versions and capability lists: connections keep one shared copy of each
+ * instead of their own strings and array. Bounded, so peers inventing versions only go unshared.
+ */
+function sharedHello(agentVersion: string, capabilities: readonly string[]): { agentVersion: string; capabilities: readonly string[] } {
+  const unique = [...new Set(capabilities)];
+  const key = JSON.stringify([agentVersion, unique]);
+  let shared = sharedHellos.get(key);
+  if (!shared) {
+    shared = { agentVersion, capabilities: Object.freeze(unique) };
+    if (sharedHellos.size < MAX_SHARED_HELLOS) sharedHellos.set(key, shared);
+  }
+  return shared;
+}
+
 /** The part of a `ws` WebSocket a connection uses; tests pass a fake. */
 export type AgentSocket = SocketLike;
 
@@ -85,8 +104,9 @@ export class AgentConnection extends LiveSocket<DisconnectReason> implements Rev
 
   /** Records the agent's hello and releases commands waiting for it. */
   hello(agentVersion: string, capabilities: readonly string[]): void {
-    this.agentVersion = agentVersion;
-    this.capabilities = [...new Set(capabilities)];
+    const shared = sharedHello(agentVersion, capabilities);
+    this.agentVersion = shared.agentVersion;
+    this.capabilities = shared.capabilities;
     this.settleHello();
   }
 

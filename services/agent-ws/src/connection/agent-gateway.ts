@@ -28,6 +28,8 @@ import { AgentRegistry } from "./registry.js";
  * themselves (they do so at once) cost one KV write, not two; stock agents appear this much later.
  */
 export const PRESENCE_HELLO_WAIT_MS = 250;
+/** Hello waits end at most this much late: they are checked together, on one timer. */
+const HELLO_WAIT_TICK_MS = 20;
 
 /** Reasons logged at warn level: the peer or its network misbehaved. */
 const ABNORMAL_REASONS: ReadonlySet<DisconnectReason> = new Set([
@@ -109,6 +111,18 @@ export class AgentGateway implements ConnectionEvents {
   private readonly logger: Logger;
   private readonly metrics: AgentWsMetrics;
   private readonly heartbeats: HeartbeatMonitor<AgentConnection>;
+  /**
+   * Connections not yet recorded, in accept order, which is also the order their hello waits end in: one timer
+   * for all of them instead of one per connection. A connection recorded early (its hello came) is skipped.
+   */
+  private awaitingHello: AgentConnection[] = [];
+  private awaitingHead = 0;
+  private helloWaitTimer: NodeJS.Timeout | undefined;
+  /**
+   * Presence writes to start in the next check phase, together: the KV writes of every connection that connected
+   * or closed in one turn of the event loop leave in one NATS write (a drain closes thousands at once).
+   */
+  private presenceBatch: (() => void)[] = [];
 
   constructor(private readonly options: GatewayOptions) {
     this.logger = options.logger;
@@ -155,7 +169,8 @@ export class AgentGateway implements ConnectionEvents {
     );
     socket.send(GREETING_FRAME, () => {});
     this.metrics.messagesOut.inc({ type: "connected" });
-    void this.recordConnect(connection);
+    this.awaitingHello.push(connection);
+    this.helloWaitTimer ??= this.armHelloWait(connection);
     return connection;
   }
 
@@ -187,7 +202,8 @@ export class AgentGateway implements ConnectionEvents {
         connection.hello(message.agent_version, message.capabilities);
         this.logger.debug({ hostId: connection.hostId, agentVersion: message.agent_version, capabilities: connection.capabilities }, "agent hello");
         // A hello before the first presence write rides along with it; a later one needs its own write.
-        if (connection.presenceRecorded && this.registry.isCurrent(connection)) void this.options.presence.hello(connection.facts()).catch(() => {});
+        if (!connection.presenceRecorded) this.recordSoon(connection);
+        else if (this.registry.isCurrent(connection)) void this.options.presence.hello(connection.facts()).catch(() => {});
         return;
       case "ssh_proxy_connected":
       case "ssh_proxy_data":
@@ -226,21 +242,25 @@ export class AgentGateway implements ConnectionEvents {
     const reason: DisconnectReason = connection.endReason ?? reasonOfPeerClose(code);
     this.metrics.disconnects.inc({ reason });
     const abnormal = ABNORMAL_REASONS.has(reason);
-    this.logger[abnormal ? "warn" : "info"](
+    // A drain closes every agent at once; it logs them in one line at info (drain()).
+    this.logger[abnormal ? "warn" : reason === "service_restart" ? "debug" : "info"](
       { hostId: connection.hostId, connectionId: connection.connectionId, code, reason, total: this.registry.size },
       "agent disconnected",
     );
     const disconnect = { code, reason, replica: this.options.replicaId };
     if (!connection.presenceRecorded) {
-      void this.options.presence.ended(connection.facts(), disconnect).catch(() => {});
+      this.presenceSoon(() => void this.options.presence.ended(connection.facts(), disconnect).catch(() => {}));
       return;
     }
-    void this.options.presence
-      .disconnect(connection.facts(), disconnect)
-      .then((written) => {
-        if (written) this.options.events.disconnected(written.record);
-      })
-      .catch(() => {});
+    this.presenceSoon(
+      () =>
+        void this.options.presence
+          .disconnect(connection.facts(), disconnect)
+          .then((written) => {
+            if (written) this.options.events.disconnected(written.record);
+          })
+          .catch(() => {}),
+    );
   }
 
   /** Pings every agent every `intervalMs`; those silent for two intervals are terminated. */
@@ -313,17 +333,68 @@ export class AgentGateway implements ConnectionEvents {
   async drain(timeoutMs: number): Promise<void> {
     const connections = [...this.registry.values()];
     this.heartbeats.stop();
+    clearTimeout(this.helloWaitTimer);
+    this.helloWaitTimer = undefined;
+    this.awaitingHello = [];
+    this.awaitingHead = 0;
     for (const connection of connections) connection.end(CloseCode.SERVICE_RESTART, "service_restart", "service restarting; reconnect");
     const deadline = Date.now() + timeoutMs;
     while (this.registry.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-    for (const connection of [...this.registry.values()]) connection.kill("service_restart");
+    const unanswered = [...this.registry.values()];
+    for (const connection of unanswered) connection.kill("service_restart");
+    this.logger.info({ closed: connections.length, terminated: unanswered.length, reason: "service_restart" }, "agents told to reconnect elsewhere");
+  }
+
+  /** The first presence write of a connection whose hello came: in the next check phase, with the others. */
+  private recordSoon(connection: AgentConnection): void {
+    this.presenceSoon(() => this.recordFirst(connection));
+  }
+
+  private presenceSoon(write: () => void): void {
+    if (this.presenceBatch.length === 0) setImmediate(() => this.writePresenceBatch());
+    this.presenceBatch.push(write);
+  }
+
+  private writePresenceBatch(): void {
+    const batch = this.presenceBatch;
+    this.presenceBatch = [];
+    for (const write of batch) write();
+  }
+
+  private armHelloWait(head: AgentConnection): NodeJS.Timeout {
+    // At least HELLO_WAIT_TICK_MS apart, so that a stream of connections costs a timer every few ms, not every one.
+    const timer = setTimeout(() => this.helloWaitsEnded(), Math.max(HELLO_WAIT_TICK_MS, head.since + PRESENCE_HELLO_WAIT_MS - Date.now()));
+    timer.unref();
+    return timer;
+  }
+
+  /** Records every connection whose hello wait is over (one write instead of two: agents that say hello do so at once). */
+  private helloWaitsEnded(): void {
+    this.helloWaitTimer = undefined;
+    const due = Date.now() - PRESENCE_HELLO_WAIT_MS;
+    const queue = this.awaitingHello;
+    let head = this.awaitingHead;
+    while (head < queue.length && queue[head]!.since <= due) this.recordFirst(queue[head++]!);
+    if (head === queue.length) {
+      this.awaitingHello = [];
+      head = 0;
+    } else if (head > 1024 && head * 2 > queue.length) {
+      this.awaitingHello = queue.slice(head);
+      head = 0;
+    }
+    this.awaitingHead = head;
+    const next = this.awaitingHello[head];
+    if (next) this.helloWaitTimer = this.armHelloWait(next);
+  }
+
+  private recordFirst(connection: AgentConnection): void {
+    // Recorded already (its hello came first), or ended or replaced meanwhile: never recorded here (its successor,
+    // if any, records itself).
+    if (connection.presenceRecorded || connection.isReleased || connection.endReason !== null || !this.registry.isCurrent(connection)) return;
+    void this.recordConnect(connection);
   }
 
   private async recordConnect(connection: AgentConnection): Promise<void> {
-    // One write instead of two: agents that say hello do so right after connecting.
-    await connection.helloSettled(PRESENCE_HELLO_WAIT_MS);
-    // Ended or replaced meanwhile: never recorded (its successor, if any, records itself).
-    if (connection.isReleased || connection.endReason !== null || !this.registry.isCurrent(connection)) return;
     connection.presenceRecorded = true;
     try {
       const result = await this.options.presence.connect(connection.facts());
