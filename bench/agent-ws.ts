@@ -21,7 +21,7 @@
  *
  * One file, three roles: the orchestrator (no argument), `--role=agents` and `--role=bare-server`.
  */
-import { fork, type ChildProcess } from "node:child_process";
+import { RoleProcess } from "./lib/role-process.js";
 import { randomUUID } from "node:crypto";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer, type IncomingMessage } from "node:http";
@@ -244,38 +244,19 @@ async function agentsRole(): Promise<void> {
 
 /* ------------------------------------------------------------- role: orchestrator ------------------------------------------------------------- */
 
-class AgentsProcess {
-  private readonly child: ChildProcess;
-  private pending: { resolve: (m: FromChild) => void; reject: (err: Error) => void }[] = [];
-  /** Its open agent sockets, as it last reported. */
+/** One agents process of a run, with its open sockets as it last reported them. */
+class AgentsProcess extends RoleProcess<ToChild, FromChild> {
   connected = 0;
 
   constructor(onCount: () => void) {
-    this.child = fork(SELF, ["--role=agents"], { execArgv: [...NODE_ARGS], stdio: ["ignore", "inherit", "inherit", "ipc"] });
-    this.child.on("message", (m: FromChild) => {
-      if (m.event === "count") {
+    super(SELF, "agents", {
+      unsolicited: (m) => {
+        if (m.event !== "count") return false;
         this.connected = m.connected;
         onCount();
-        return;
-      }
-      const waiter = this.pending.shift();
-      if (m.event === "error") waiter?.reject(new Error(`agents process: ${m.message}`));
-      else waiter?.resolve(m);
+        return true;
+      },
     });
-    this.child.on("exit", (code) => {
-      for (const waiter of this.pending.splice(0)) waiter.reject(new Error(`agents process exited (${code})`));
-    });
-  }
-
-  ask(message: ToChild): Promise<FromChild> {
-    return new Promise((resolve, reject) => {
-      this.pending.push({ resolve, reject });
-      this.child.send(message);
-    });
-  }
-
-  kill(): void {
-    this.child.kill("SIGKILL");
   }
 }
 

@@ -25,7 +25,7 @@
  *
  * One file, two roles: the orchestrator (no argument) and `--role=watchers`.
  */
-import { fork, type ChildProcess } from "node:child_process";
+import { RoleProcess } from "./lib/role-process.js";
 import { randomUUID } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
@@ -45,6 +45,8 @@ const HOSTS = knob("BENCH_HOSTS", 10_000);
 const WATCHERS = knob("BENCH_WATCHERS", 3);
 /** Writes in flight: one (the latency floor), a replica's steady trickle, a reconnect storm. */
 const CONCURRENCY = [1, 64, 512] as const;
+// One writer per host, as in agent-ws: two writers on one key would make compare-and-set conflicts the figure.
+if (HOSTS < Math.max(...CONCURRENCY)) throw new Error(`BENCH_HOSTS must be at least ${Math.max(...CONCURRENCY)} (one writer per host at the highest concurrency)`);
 const TOP = CONCURRENCY[CONCURRENCY.length - 1]!;
 const SEED_CONCURRENCY = 256;
 const ECHO_SUBJECT = "bench.presence.echo";
@@ -296,24 +298,9 @@ async function mirrorHeapPerRecord(servers: string): Promise<number> {
   }
 }
 
-class WatchersProcess {
-  private readonly child: ChildProcess;
-  private pending: { resolve: (m: FromWatchers) => void; reject: (err: Error) => void }[] = [];
-
+class WatchersProcess extends RoleProcess<ToWatchers, FromWatchers> {
   constructor(servers: string) {
-    this.child = fork(SELF, ["--role=watchers", servers], { execArgv: [...NODE_ARGS, "--expose-gc"], stdio: ["ignore", "inherit", "inherit", "ipc"] });
-    this.child.on("message", (m: FromWatchers) => {
-      const waiter = this.pending.shift();
-      if (m.event === "error") waiter?.reject(new Error(`watchers process: ${m.message}`));
-      else waiter?.resolve(m);
-    });
-    this.child.on("exit", (code) => {
-      for (const waiter of this.pending.splice(0)) waiter.reject(new Error(`watchers process exited (${code})`));
-    });
-  }
-
-  private next(): Promise<FromWatchers> {
-    return new Promise((resolve, reject) => this.pending.push({ resolve, reject }));
+    super(SELF, "watchers", { args: [servers], execArgv: ["--expose-gc"] });
   }
 
   /** Resolves with the mirror's heap per record once the watches are open. */
@@ -323,9 +310,7 @@ class WatchersProcess {
 
   /** Waits until every watch delivered `count` entries after `afterRevision`, then returns their lags. */
   async delivered(afterRevision: number, count: number): Promise<{ lagsMs: number[]; delivered: number[] }> {
-    const answer = this.next();
-    this.child.send({ cmd: "expect", afterRevision, count, timeoutMs: 30_000 } satisfies ToWatchers);
-    return (await answer) as { lagsMs: number[]; delivered: number[] };
+    return (await this.ask({ cmd: "expect", afterRevision, count, timeoutMs: 30_000 })) as { lagsMs: number[]; delivered: number[] };
   }
 
   /** CPU seconds the watches' process has used so far. */
@@ -334,7 +319,7 @@ class WatchersProcess {
   }
 
   stop(): void {
-    this.child.send({ cmd: "stop" } satisfies ToWatchers);
+    this.tell({ cmd: "stop" });
   }
 }
 
