@@ -21,6 +21,12 @@ import { requestJson, unwrapReply, type NatsConnection } from "./nats.js";
 /** Source addresses travel to auth for its per-address limits; longer strings are not addresses. */
 const MAX_SOURCE_LENGTH = 64;
 
+/**
+ * Agent verification messages in flight at most; verifications asked for meanwhile wait and leave together in the
+ * next one. A lone agent is asked about at once, a storm of upgrades in a few messages per round trip.
+ */
+const MAX_AGENT_REQUESTS_IN_FLIGHT = 4;
+
 export interface TicketRequest {
   ticket: string;
   purpose: TicketPurpose;
@@ -49,8 +55,10 @@ interface AgentVerification {
  * credentials. Refusals come back as the CodedError auth chose.
  */
 export class AuthClient {
-  /** Agent verifications asked for in this turn of the event loop: they leave together (verifyAgent). */
-  private agentBatch: AgentVerification[] = [];
+  /** Agent verifications not sent yet: they leave together (verifyAgent). */
+  private agentQueue: AgentVerification[] = [];
+  private agentSendScheduled = false;
+  private agentRequestsInFlight = 0;
 
   constructor(
     private readonly nc: NatsConnection,
@@ -82,28 +90,38 @@ export class AuthClient {
   }
 
   /**
-   * The host behind an agent's X-API-ID / X-API-KEY. Verifications asked for in the same turn of the event loop
-   * (a fleet reconnecting after a restart) go to auth as one `verifyAgents` message: a fraction of the NATS
-   * messages, timers and socket writes, on agent-ws, NATS and auth alike.
+   * The host behind an agent's X-API-ID / X-API-KEY. Verifications asked for in the same turn of the event loop,
+   * or while MAX_AGENT_REQUESTS_IN_FLIGHT messages are out (a fleet reconnecting after a restart), go to auth as
+   * one `verifyAgents` message: a fraction of the NATS messages, timers and socket writes, on agent-ws, NATS and
+   * auth alike.
    */
   verifyAgent(apiId: string, apiKey: string, sourceAddress: string): Promise<HostRecord> {
     return new Promise<HostRecord>((resolve, reject) => {
-      if (this.agentBatch.length === 0) setImmediate(() => this.sendAgentBatch());
-      this.agentBatch.push({ request: { apiId, apiKey, sourceAddress: source(sourceAddress) }, resolve, reject });
-      if (this.agentBatch.length >= MAX_AGENT_VERIFICATIONS_PER_BATCH) this.sendAgentBatch();
+      this.agentQueue.push({ request: { apiId, apiKey, sourceAddress: source(sourceAddress) }, resolve, reject });
+      if (!this.agentSendScheduled) {
+        this.agentSendScheduled = true;
+        setImmediate(() => {
+          this.agentSendScheduled = false;
+          this.sendAgentRequests();
+        });
+      }
     });
   }
 
-  private sendAgentBatch(): void {
-    const batch = this.agentBatch;
-    if (batch.length === 0) return;
-    this.agentBatch = [];
-    if (batch.length === 1) this.verifyOneAgent(batch[0]!);
-    else void this.verifyAgents(batch);
+  private sendAgentRequests(): void {
+    while (this.agentQueue.length > 0 && this.agentRequestsInFlight < MAX_AGENT_REQUESTS_IN_FLIGHT) {
+      const batch = this.agentQueue.splice(0, MAX_AGENT_VERIFICATIONS_PER_BATCH);
+      this.agentRequestsInFlight++;
+      const sent = batch.length === 1 ? this.verifyOneAgent(batch[0]!) : this.verifyAgents(batch);
+      void sent.finally(() => {
+        this.agentRequestsInFlight--;
+        this.sendAgentRequests();
+      });
+    }
   }
 
-  private verifyOneAgent({ request, resolve, reject }: AgentVerification): void {
-    this.ask(AuthSubjects.verifyAgent, request, VerifyAgentReply).then((reply) => resolve(reply.host), reject);
+  private verifyOneAgent({ request, resolve, reject }: AgentVerification): Promise<void> {
+    return this.ask(AuthSubjects.verifyAgent, request, VerifyAgentReply).then((reply) => resolve(reply.host), reject);
   }
 
   private async verifyAgents(batch: AgentVerification[]): Promise<void> {
@@ -112,7 +130,7 @@ export class AuthClient {
       reply = await requestJson(this.nc, AuthSubjects.verifyAgents, { agents: batch.map((v) => v.request) }, VerifyAgentsReply, this.timeoutMs);
     } catch (err) {
       // An auth release without the batch subject (a rolling upgrade): one request each, as before.
-      if (((err as Error).cause as { isNoResponders?: () => boolean } | undefined)?.isNoResponders?.()) batch.forEach((v) => this.verifyOneAgent(v));
+      if (((err as Error).cause as { isNoResponders?: () => boolean } | undefined)?.isNoResponders?.()) await Promise.all(batch.map((v) => this.verifyOneAgent(v)));
       else for (const { reject } of batch) reject(err);
       return;
     }

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { z } from "zod";
-import { AuthSubjects, CodedError, VerifyAgentRequest, errorReply } from "@patchmon-ws/protocol";
+import { AuthSubjects, CodedError, VerifyAgentRequest, VerifyAgentsRequest, errorReply } from "@patchmon-ws/protocol";
 import { AuthClient, createLogger, requestJson, serveJson, unwrapReply } from "@patchmon-ws/service-kit";
 import { startNatsServer, type TestNatsServer } from "@patchmon-ws/stack";
 
@@ -72,6 +72,53 @@ describe("AuthClient.verifyAgent", () => {
       expect(asked).toEqual(["patchmon_1", "patchmon_bad"]);
     } finally {
       older.unsubscribe();
+    }
+  });
+});
+
+describe("AuthClient.verifyAgent while auth is busy", () => {
+  it("keeps at most four messages in flight; the verifications asked for meanwhile leave together in one", async () => {
+    const asked: number[] = [];
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    const host = (apiId: string) => ({ id: `host-${apiId.slice(-1)}`, apiId, name: apiId, ssh: null, hostKey: null, createdAt: 0, updatedAt: 0 });
+    const logger = createLogger("test", "silent");
+    const single = serveJson(nc, {
+      subject: AuthSubjects.verifyAgent,
+      request: VerifyAgentRequest,
+      logger,
+      handler: async ({ apiId }) => {
+        asked.push(1);
+        await held;
+        return { ok: true, host: host(apiId) };
+      },
+    });
+    const batch = serveJson(nc, {
+      subject: AuthSubjects.verifyAgents,
+      request: VerifyAgentsRequest,
+      logger,
+      handler: ({ agents }) => {
+        asked.push(agents.length);
+        return { ok: true, results: agents.map(({ apiId }) => ({ ok: true, host: host(apiId) })) };
+      },
+    });
+    try {
+      const client = new AuthClient(nc, 2000);
+      const turn = () => new Promise((r) => setImmediate(r));
+      const verifications: Promise<unknown>[] = [];
+      for (let i = 0; i < 7; i++) {
+        verifications.push(client.verifyAgent(`patchmon_${i}`, "k", "192.0.2.1"));
+        await turn();
+      }
+      await nc.flush();
+      expect(asked).toEqual([1, 1, 1, 1]);
+      release();
+      const hosts = (await Promise.all(verifications)) as { id: string }[];
+      expect(hosts.map((h) => h.id)).toEqual(["host-0", "host-1", "host-2", "host-3", "host-4", "host-5", "host-6"]);
+      expect(asked).toEqual([1, 1, 1, 1, 3]);
+    } finally {
+      single.unsubscribe();
+      batch.unsubscribe();
     }
   });
 });
