@@ -110,6 +110,22 @@ function rssOf(pid: number): number {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/**
+ * A free port for the servers below Linux's ephemeral range (32768 and up): the agents' tens of thousands of
+ * outgoing connections take ephemeral ports, and one of them may hold the server's port when a restart binds it again.
+ */
+async function serverPort(): Promise<number> {
+  for (;;) {
+    const port = 20_000 + Math.floor(Math.random() * 12_000);
+    const free = await new Promise<boolean>((resolve) => {
+      const probe = createServer();
+      probe.once("error", () => resolve(false));
+      probe.listen(port, "127.0.0.1", () => probe.close(() => resolve(true)));
+    });
+    if (free) return port;
+  }
+}
+
 /* ------------------------------------------------------------- role: bare server ------------------------------------------------------------- */
 
 /** The baseline: a bare ws server with the same HTTP shape as agent-ws's command API, nothing else. */
@@ -403,7 +419,7 @@ async function orchestrate(): Promise<void> {
   const report = await import("./lib/report.js");
   percentile = report.percentile;
   median = report.median;
-  const { freePort, REPO_ROOT, ManagedProcess, startAuth, startNatsServer, startRedisServer, startService } = await import("@patchmon-ws/stack");
+  const { REPO_ROOT, ManagedProcess, startAuth, startNatsServer, startRedisServer, startService } = await import("@patchmon-ws/stack");
 
   const workDir = mkdtempSync(join(tmpdir(), "patchmon-ws-bench-agent-ws-"));
   const nats = await startNatsServer();
@@ -433,7 +449,7 @@ async function orchestrate(): Promise<void> {
       });
     const credentialsFiles = splitInto("credentials", credentials);
 
-    const agentWsPort = await freePort();
+    const agentWsPort = await serverPort();
     const agentWsUrl = `http://127.0.0.1:${agentWsPort}`;
     const headers = { authorization: `Bearer ${token}`, "content-type": "application/json" };
     const post = async (url: string, body: unknown, expect: (b: Record<string, unknown>) => boolean) => {
@@ -463,7 +479,7 @@ async function orchestrate(): Promise<void> {
     // The baseline's agents are the same reference agents (the same client work on the same two cores), with
     // identities the bare server maps to indexes.
     const bareCredentialsFiles = splitInto("bare-credentials", credentials.map((_, i) => ({ apiId: `${BARE_API_ID_PREFIX}${i}`, apiKey: "bench", hostId: String(i) })));
-    const barePort = await freePort();
+    const barePort = await serverPort();
     const bareUrl = `http://127.0.0.1:${barePort}`;
     const bare: Target = {
       agentUrl: `ws://127.0.0.1:${barePort}`,
