@@ -121,6 +121,16 @@ export interface ResponderOptions<S extends z.ZodType> {
 }
 
 /**
+ * The reply to a request whose handler failed: a CodedError as auth chose it, anything else INTERNAL (logged, its
+ * message kept out of the reply). serveJson answers with it, and so does a handler answering a batch item by item.
+ */
+export function errorReplyFor(error: unknown, subject: string, logger: Logger): ReturnType<typeof errorReply> {
+  if (error instanceof CodedError) return errorReply(error.code, error.message, error.retryAfter);
+  logger.error({ err: error, subject }, "request handler failed");
+  return errorReply("INTERNAL");
+}
+
+/**
  * Serves JSON request/reply on a subject. Requests are handled concurrently; invalid requests get a
  * VALIDATION_FAILED reply, CodedErrors their own code, anything else INTERNAL (logged, never echoed).
  */
@@ -152,14 +162,7 @@ export function serveJson<S extends z.ZodType>(nc: NatsConnection, options: Resp
         .then(() => handler(parsed, msg))
         .then(
           (body) => respond(msg, body),
-          (error: unknown) => {
-            if (error instanceof CodedError) {
-              respond(msg, errorReply(error.code, error.message, error.retryAfter));
-            } else {
-              logger.error({ err: error, subject }, "request handler failed");
-              respond(msg, errorReply("INTERNAL"));
-            }
-          },
+          (error: unknown) => respond(msg, errorReplyFor(error, subject, logger)),
         );
     },
   });

@@ -2,7 +2,6 @@ import type { NatsConnection, Subscription } from "@nats-io/transport-node";
 import {
   AUTH_QUEUE_GROUP,
   AuthSubjects,
-  CodedError,
   ConsumeTicketRequest,
   GetHostRequest,
   PinHostKeyRequest,
@@ -10,9 +9,8 @@ import {
   VerifyAgentRequest,
   VerifyAgentsRequest,
   VerifySessionRequest,
-  errorReply,
 } from "@patchmon-ws/protocol";
-import { serveJson, toCodedError, type Logger } from "@patchmon-ws/service-kit";
+import { errorReplyFor, serveJson, type Logger } from "@patchmon-ws/service-kit";
 import type { AuthCore } from "./auth-core.js";
 
 /**
@@ -65,11 +63,7 @@ export function serveNatsApi(nc: NatsConnection, core: AuthCore, logger: Logger)
             core.verifyAgent(agent.apiId, agent.apiKey, agent.sourceAddress).then(
               (host) => ({ ok: true, host }),
               // Each failure answered as the single subject would answer it (serveJson's rules).
-              (err: unknown) => {
-                if (!(err instanceof CodedError)) logger.error({ err, subject: AuthSubjects.verifyAgents }, "request handler failed");
-                const error = toCodedError(err);
-                return errorReply(error.code, error.message, error.retryAfter);
-              },
+              (err: unknown) => errorReplyFor(err, AuthSubjects.verifyAgents, logger),
             ),
           ),
         ),
